@@ -1,0 +1,36 @@
+# Build options. Everything the build needs comes from Debian packages (scripts/setup.sh);
+# nothing is downloaded.
+set(XMR_CUDA "AUTO" CACHE STRING "Build the CUDA backend: AUTO (when nvcc is found), ON, OFF")
+set_property(CACHE XMR_CUDA PROPERTY STRINGS AUTO ON OFF)
+option(XMR_BUILD_TESTS "Build the GoogleTest suite" ON)
+option(XMR_BUILD_BENCH "Build the Google Benchmark suite" ON)
+option(XMR_BUILD_CLI "Build the xmr command-line tool" ON)
+option(XMR_WERROR "Treat compiler warnings as errors" ON)
+set(XMR_SANITIZE "" CACHE STRING "Sanitizers for host code, e.g. address,undefined")
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+set(CMAKE_CXX_VISIBILITY_PRESET hidden)
+set(CMAKE_CUDA_VISIBILITY_PRESET hidden)
+set(CMAKE_VISIBILITY_INLINES_HIDDEN ON)
+
+find_program(XMR_CCACHE ccache)
+if(XMR_CCACHE)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${XMR_CCACHE}")
+  set(CMAKE_C_COMPILER_LAUNCHER "${XMR_CCACHE}")
+  set(CMAKE_CUDA_COMPILER_LAUNCHER "${XMR_CCACHE}")
+endif()
+
+if(XMR_SANITIZE)
+  # Applied to host code only: nvcc device code is not instrumented.
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX,C>:-fsanitize=${XMR_SANITIZE}>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:CXX,C>:-fno-sanitize-recover=all>)
+  add_link_options(-fsanitize=${XMR_SANITIZE})
+endif()

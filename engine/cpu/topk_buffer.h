@@ -1,0 +1,57 @@
+#pragma once
+// Running top-k of selection keys for one query: candidates below the current threshold are
+// appended; when the buffer fills, nth_element keeps the k smallest and tightens the threshold.
+// Amortised O(1) per candidate; memory O(k).
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "select_key.h"
+
+namespace xmr::engine::cpu {
+
+class TopKBuffer {
+ public:
+  void reset(std::int64_t k) {
+    k_ = static_cast<std::size_t>(k);
+    cap_ = 2 * k_ + 64;
+    thr_ = kernels::kEmptyKey;
+    keys_.clear();
+    keys_.reserve(cap_);
+  }
+  /// Offers one candidate (keys are distinct).
+  void push(std::uint64_t key) {
+    if (key >= thr_) return;
+    keys_.push_back(key);
+    if (keys_.size() == cap_) shrink();
+  }
+  [[nodiscard]] std::uint64_t threshold() const { return thr_; }
+  /// Current candidates (unordered, possibly more than k).
+  [[nodiscard]] const std::vector<std::uint64_t>& candidates() const { return keys_; }
+
+  /// Keeps the k smallest keys (threshold = the k-th).
+  void shrink() {
+    if (keys_.size() <= k_) return;
+    std::nth_element(keys_.begin(), keys_.begin() + static_cast<std::ptrdiff_t>(k_ - 1), keys_.end());
+    thr_ = keys_[k_ - 1];
+    keys_.resize(k_);
+  }
+
+ private:
+  std::size_t k_ = 0;
+  std::size_t cap_ = 0;
+  std::uint64_t thr_ = kernels::kEmptyKey;
+  std::vector<std::uint64_t> keys_;
+};
+
+/// Writes the k smallest of `keys` in ascending order to `out`, padding with kEmptyKey.
+inline void write_smallest(std::vector<std::uint64_t>& keys, std::int64_t k, std::uint64_t* out) {
+  const auto kk = static_cast<std::size_t>(k);
+  const std::size_t m = std::min(kk, keys.size());
+  std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(m), keys.end());
+  std::copy_n(keys.begin(), m, out);
+  std::fill(out + m, out + kk, kernels::kEmptyKey);
+}
+
+}  // namespace xmr::engine::cpu

@@ -1,0 +1,126 @@
+#include "dense/prepare.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common/check.h"
+#include "common/half.h"
+
+namespace xmr::engine {
+namespace {
+
+template <class T>
+const char* type_name() {
+  return std::is_same_v<T, half> ? "fp16" : (std::is_same_v<T, float> ? "fp32" : "int64");
+}
+
+template <class T>
+double load(const T* p, std::int64_t c) {
+  if constexpr (std::is_same_v<T, half>) {
+    return static_cast<double>(detail::half_bits_to_float(p[c].bits));
+  } else {
+    return static_cast<double>(p[c]);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void check_input_view(const MatrixView<const T>& v, const char* name, std::int64_t dim) {
+  XMR_EXPECTS(v.space() == MemorySpace::Host, name,
+              ".space (= Device) is not supported here: pass host memory");
+  XMR_EXPECTS(v.rows() >= 0, name, ".rows (= ", v.rows(), ") must be >= 0");
+  XMR_EXPECTS(v.cols() == dim, name, ".cols (= ", v.cols(), ") must equal the index dimension (= ", dim, ")");
+  XMR_EXPECTS(v.stride() >= v.cols(), name, ".stride (= ", v.stride(), ") must be >= cols (= ", v.cols(), ")");
+  if (v.rows() == 0) return;
+  XMR_EXPECTS(v.data() != nullptr, name, ".data (= null) with rows (= ", v.rows(), ") > 0");
+  const auto addr = reinterpret_cast<std::uintptr_t>(v.data());
+  XMR_EXPECTS(addr % alignof(T) == 0, name, ".data (= 0x", std::hex, addr, std::dec,
+              ") is not aligned to ", alignof(T), " bytes for ", type_name<T>());
+  detail::mul_checked(v.rows(), v.stride(), name);
+}
+
+template <class T>
+void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t rows, std::int64_t cols) {
+  XMR_EXPECTS(v.space() == MemorySpace::Host, name,
+              ".space (= Device) is not supported here: pass host memory");
+  XMR_EXPECTS(v.rows() == rows, name, ".rows (= ", v.rows(), ") must equal the number of queries (= ", rows, ")");
+  XMR_EXPECTS(v.cols() == cols, name, ".cols (= ", v.cols(), ") must equal k (= ", cols, ")");
+  XMR_EXPECTS(v.stride() >= v.cols(), name, ".stride (= ", v.stride(), ") must be >= cols (= ", v.cols(), ")");
+  if (rows == 0 || cols == 0) return;
+  XMR_EXPECTS(v.data() != nullptr, name, ".data (= null) with rows (= ", v.rows(), ") > 0");
+  const auto addr = reinterpret_cast<std::uintptr_t>(v.data());
+  XMR_EXPECTS(addr % alignof(T) == 0, name, ".data (= 0x", std::hex, addr, std::dec,
+              ") is not aligned to ", alignof(T), " bytes");
+  detail::mul_checked(v.rows(), v.stride(), name);
+}
+
+template <class T>
+void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric, DType out_type,
+                  void* out) {
+  const std::int64_t rows = in.rows();
+  const std::int64_t cols = in.cols();
+  // First pass: values and norms, so that nothing is written for an invalid input. The error
+  // names the first offending row (the loop is parallel; a later row's error may win the race,
+  // so collect the minimum).
+  std::int64_t bad_row = rows;
+#pragma omp parallel for schedule(static) reduction(min : bad_row) if (rows * cols > 65536)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* p = in.row(r);
+    double sq = 0.0;
+    bool ok = true;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const double x = load(p, c);
+      ok = ok && std::isfinite(x);
+      sq += x * x;
+    }
+    if (!ok || (metric == Metric::Cosine && sq == 0.0)) bad_row = std::min(bad_row, r);
+  }
+  if (bad_row < rows) {
+    const T* p = in.row(bad_row);
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const double x = load(p, c);
+      XMR_EXPECTS(std::isfinite(x), name, "[", bad_row, "][", c, "] (= ", x, ") is not finite");
+    }
+    detail::fail(ErrorCode::InvalidArgument, name, "[", bad_row,
+                 "] has zero norm: cosine similarity is undefined for it");
+  }
+
+  std::int64_t overflow_row = rows;
+#pragma omp parallel for schedule(static) reduction(min : overflow_row) if (rows * cols > 65536)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* p = in.row(r);
+    double scale = 1.0;
+    if (metric == Metric::Cosine) {
+      double sq = 0.0;
+      for (std::int64_t c = 0; c < cols; ++c) sq += load(p, c) * load(p, c);
+      scale = 1.0 / std::sqrt(sq);
+    }
+    if (out_type == DType::F32) {
+      float* o = static_cast<float*>(out) + r * cols;
+      for (std::int64_t c = 0; c < cols; ++c) o[c] = static_cast<float>(load(p, c) * scale);
+    } else {
+      std::uint16_t* o = static_cast<std::uint16_t*>(out) + r * cols;
+      for (std::int64_t c = 0; c < cols; ++c) {
+        o[c] = detail::float_to_half_bits(static_cast<float>(load(p, c) * scale));
+        if ((o[c] & 0x7C00u) == 0x7C00u) overflow_row = std::min(overflow_row, r);
+      }
+    }
+  }
+  if (overflow_row < rows) {
+    const T* p = in.row(overflow_row);
+    double worst = 0.0;
+    for (std::int64_t c = 0; c < cols; ++c) worst = std::max(worst, std::fabs(load(p, c)));
+    detail::fail(ErrorCode::InvalidArgument, name, "[", overflow_row, "] holds a value (|x| = ", worst,
+                 ") beyond the fp16 range (65504) of this index's storage");
+  }
+}
+
+template void check_input_view(const MatrixView<const float>&, const char*, std::int64_t);
+template void check_input_view(const MatrixView<const half>&, const char*, std::int64_t);
+template void check_output_view(const MatrixView<std::int64_t>&, const char*, std::int64_t, std::int64_t);
+template void check_output_view(const MatrixView<float>&, const char*, std::int64_t, std::int64_t);
+template void prepare_rows(const MatrixView<const float>&, const char*, Metric, DType, void*);
+template void prepare_rows(const MatrixView<const half>&, const char*, Metric, DType, void*);
+
+}  // namespace xmr::engine

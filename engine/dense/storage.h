@@ -1,0 +1,55 @@
+#pragma once
+// Storage of a dense index: immutable snapshots over append-friendly arrays.
+//
+// Rows are kept in ascending id order (so row position order is id order, which is what makes
+// tie-breaking by id free in every kernel). A snapshot is never modified after it is published:
+// an append whose ids all exceed the current maximum writes into spare capacity past the end of
+// the shared arrays (which no published snapshot reads) and publishes a longer snapshot; any
+// other append builds new arrays by merging. Either way a failed add publishes nothing.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "xmr/types.h"
+
+namespace xmr::engine {
+
+template <class T>
+struct Array {
+  explicit Array(std::int64_t cap);
+  std::unique_ptr<T[]> data;
+  std::int64_t capacity = 0;
+};
+
+struct DenseSnapshot {
+  std::int64_t size = 0;
+  std::int64_t dim = 0;
+  DType type = DType::F32;
+  /// Changes whenever rows [0, size) of a later snapshot may differ from this one's; equal
+  /// lineage means "a prefix of the same rows" (device mirrors upload only the tail then).
+  std::uint64_t lineage = 0;
+  std::shared_ptr<Array<float>> f32;           // type == F32: [capacity x dim]
+  std::shared_ptr<Array<std::uint16_t>> f16;   // type == F16: [capacity x dim]
+  std::shared_ptr<Array<std::int64_t>> ids;    // [capacity], ascending over [0, size)
+
+  [[nodiscard]] const float* f32_rows() const { return f32 ? f32->data.get() : nullptr; }
+  [[nodiscard]] const std::uint16_t* f16_rows() const { return f16 ? f16->data.get() : nullptr; }
+  [[nodiscard]] const std::int64_t* id_data() const { return ids ? ids->data.get() : nullptr; }
+  [[nodiscard]] std::int64_t max_id() const { return size > 0 ? id_data()[size - 1] : -1; }
+};
+
+/// Largest valid id (-1 is the padding id; INT64_MAX is kept free).
+inline constexpr std::int64_t kMaxId = INT64_MAX - 1;
+
+/// Ids for an add without ids: max_id + 1, +2, ... Throws when they would pass kMaxId.
+void sequential_ids(const DenseSnapshot& cur, std::span<std::int64_t> out);
+
+/// Validates `ids` (range, uniqueness within the batch and against `cur`) and returns the
+/// snapshot with `rows` ([n x dim] of the storage type, already prepared) added. Writes only
+/// into memory no published snapshot reads. Throws InvalidArgument naming `ids_name`.
+std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const void* rows,
+                                                 std::span<const std::int64_t> ids,
+                                                 const char* ids_name);
+
+}  // namespace xmr::engine

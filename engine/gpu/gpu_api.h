@@ -1,0 +1,46 @@
+#pragma once
+// The GPU backend as the rest of the engine sees it: plain C++, no CUDA headers. In a build
+// without CUDA, gpu_stub.cpp implements it (no devices; searches throw Unavailable).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "dense/storage.h"
+
+namespace xmr {
+class Resources;
+}
+
+namespace xmr::engine::gpu {
+
+/// Per-Resources stream, cuBLAS handle and device workspace.
+struct Context;
+struct ContextDeleter {
+  void operator()(Context* c) const noexcept;
+};
+
+/// Number of usable devices (0 without CUDA, driver or GPU). Never throws; cached.
+int device_count() noexcept;
+/// Human-readable description of the GPUs or of why there are none.
+std::string describe();
+
+/// A dense index's rows resident on one device.
+struct DeviceMatrix;
+
+/// Device copies of one index, by device ordinal. Shared by concurrent searches.
+struct MirrorCache {
+  std::mutex mutex;
+  std::map<int, std::shared_ptr<DeviceMatrix>> by_device;
+};
+
+/// Exact dense top-k on the GPU of `res`. `queries` are prepared ([q x dim] dense, the storage
+/// type: float for F32, binary16 bits for F16). Writes [q x k] selection keys (select_key.h),
+/// best first, to host memory `out_keys`. Uploads or extends the index's device copy as needed.
+void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries,
+                  std::int64_t num_queries, std::int64_t k, Resources& res,
+                  std::uint64_t* out_keys);
+
+}  // namespace xmr::engine::gpu

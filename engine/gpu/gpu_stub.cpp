@@ -1,0 +1,19 @@
+// The GPU backend of a build without CUDA: no devices, and any GPU search is Unavailable.
+#include "common/check.h"
+#include "gpu/gpu_api.h"
+
+namespace xmr::engine::gpu {
+
+struct Context {};
+void ContextDeleter::operator()(Context* c) const noexcept { delete c; }
+
+int device_count() noexcept { return 0; }
+
+std::string describe() { return "no GPU (this build of xmr has no CUDA backend)"; }
+
+void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t, std::int64_t,
+                  Resources&, std::uint64_t*) {
+  detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
+}
+
+}  // namespace xmr::engine::gpu

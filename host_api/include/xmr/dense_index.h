@@ -1,0 +1,133 @@
+#pragma once
+/// \file
+/// Exact dense k-nearest-neighbour search by inner product or cosine similarity.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "xmr/export.h"
+#include "xmr/matrix_view.h"
+#include "xmr/resources.h"
+#include "xmr/types.h"
+
+namespace xmr {
+
+/// How a DenseIndex stores and compares vectors.
+struct DenseIndexOptions {
+  std::int64_t dim = 0;               ///< vector dimension D (>= 1)
+  Metric metric = Metric::Cosine;     ///< similarity
+  DType storage = DType::F32;         ///< stored scalar type
+  Device device = Device::Auto;       ///< default device of searches
+};
+
+/// Per-call search options (C++20 designated initialisers: `{.device = Device::Cpu}`).
+struct SearchOptions {
+  /// Overrides the index's device for this call.
+  std::optional<Device> device;
+  /// Stream, cuBLAS handle and scratch budget to use; null for the calling thread's default.
+  Resources* resources = nullptr;
+};
+
+/// Owning result of a batch search: `num_queries x k`, row-major.
+struct SearchResult {
+  std::int64_t num_queries = 0;
+  std::int64_t k = 0;
+  std::vector<std::int64_t> ids;  ///< [num_queries * k]; -1 marks an empty slot
+  std::vector<float> scores;      ///< [num_queries * k]; -inf marks an empty slot
+  Device device = Device::Cpu;    ///< where the search ran (Cpu or Gpu)
+
+  [[nodiscard]] std::int64_t id(std::int64_t q, std::int64_t j) const {
+    return ids[static_cast<std::size_t>(q * k + j)];
+  }
+  [[nodiscard]] float score(std::int64_t q, std::int64_t j) const {
+    return scores[static_cast<std::size_t>(q * k + j)];
+  }
+};
+
+/// Exact (brute-force) dense index over N vectors of dimension D with 64-bit ids.
+///
+/// **Result contract** (every search): for each query, the k best items by descending score;
+/// items with equal computed scores are ordered by ascending id; when k exceeds the number of
+/// stored vectors the remaining slots hold id -1 and score -inf. A NaN score (only possible
+/// when an inner product overflows) ranks after every number. The CPU and GPU backends follow the
+/// same contract; their scores agree within float rounding (summation order differs).
+///
+/// **Cosine**: the library normalises stored vectors when they are added and queries when they
+/// arrive; zero-norm vectors are rejected (cosine is undefined for them).
+///
+/// **fp16 storage**: vectors are stored as binary16; queries are rounded to binary16 too (on both
+/// backends, so both compute the same function) and products accumulate in fp32.
+///
+/// **Ids**: 64-bit, in [0, 2^63 - 2]; unique within the index (a duplicate is an error). Vectors
+/// are kept in ascending id order internally, which is what makes tie order cheap and equal on
+/// every backend. At most 2^32 - 2 vectors per index.
+///
+/// **Device**: the index keeps its vectors in host memory and, once a GPU search has run, a
+/// resident copy on that GPU (appended vectors are uploaded incrementally).
+///
+/// **Thread safety**: every member function may be called concurrently. Searches read an
+/// immutable snapshot; `add` publishes a new snapshot when it completes, so a search sees the
+/// index either before or after an `add`, never in between. A failed `add` changes nothing.
+class XMR_API DenseIndex {
+ public:
+  /// Throws InvalidArgument when `options.dim < 1`.
+  explicit DenseIndex(const DenseIndexOptions& options);
+  ~DenseIndex();
+  DenseIndex(DenseIndex&&) noexcept;
+  DenseIndex& operator=(DenseIndex&&) noexcept;
+  DenseIndex(const DenseIndex&) = delete;
+  DenseIndex& operator=(const DenseIndex&) = delete;
+
+  /// Appends vectors with sequential ids: the first gets (largest id so far + 1), or 0 when empty.
+  /// \param vectors [n x D] host memory, fp32 or fp16 (converted to the storage type). Every
+  ///                element must be finite; under cosine no row may have zero norm.
+  /// \throws Error InvalidArgument (shape, non-finite value, zero norm, null/misaligned pointer),
+  ///         OutOfMemory. On any error the index is unchanged.
+  void add(MatrixView<const float> vectors);
+  void add(MatrixView<const half> vectors);
+  /// Appends vectors with caller-given ids (`ids.size() == vectors.rows()`), which must be in
+  /// [0, 2^63 - 2] and distinct from each other and from ids already stored.
+  void add(MatrixView<const float> vectors, std::span<const std::int64_t> ids);
+  void add(MatrixView<const half> vectors, std::span<const std::int64_t> ids);
+
+  /// Batch k-NN search; see the class comment for the result contract.
+  /// \param queries [Q x D] host memory, fp32 or fp16; every element finite; under cosine no
+  ///                zero-norm row. Q may be 0.
+  /// \param k       results per query, >= 1 (k > size() pads with -1 / -inf).
+  /// \throws Error InvalidArgument (shape, k, values, empty index), Unavailable (Device::Gpu
+  ///         without a GPU), OutOfMemory, Device (a CUDA failure; the index stays usable).
+  /// Synchronous: returns when the results are in host memory.
+  [[nodiscard]] SearchResult search(MatrixView<const float> queries, std::int64_t k,
+                                    const SearchOptions& options = {}) const;
+  [[nodiscard]] SearchResult search(MatrixView<const half> queries, std::int64_t k,
+                                    const SearchOptions& options = {}) const;
+
+  /// As search(), writing into caller buffers: `out_ids` and `out_scores` are [Q x k] host
+  /// views (any stride >= k). On error their contents are unspecified; the index is unchanged.
+  /// \returns the device the search ran on.
+  Device search_into(MatrixView<const float> queries, std::int64_t k,
+                     MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
+                     const SearchOptions& options = {}) const;
+  Device search_into(MatrixView<const half> queries, std::int64_t k,
+                     MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
+                     const SearchOptions& options = {}) const;
+
+  /// Number of stored vectors.
+  [[nodiscard]] std::int64_t size() const;
+  [[nodiscard]] std::int64_t dim() const noexcept;
+  [[nodiscard]] Metric metric() const noexcept;
+  [[nodiscard]] DType storage() const noexcept;
+  [[nodiscard]] Device device() const noexcept;
+  /// The stored ids in ascending order.
+  [[nodiscard]] std::vector<std::int64_t> ids() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xmr

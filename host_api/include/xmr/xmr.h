@@ -1,0 +1,11 @@
+#pragma once
+/// \file
+/// Umbrella header: the whole public C++ API of xmr.
+
+#include "xmr/dense_index.h"
+#include "xmr/error.h"
+#include "xmr/matrix_view.h"
+#include "xmr/resources.h"
+#include "xmr/synthetic.h"
+#include "xmr/types.h"
+#include "xmr/version.h"

@@ -1,0 +1,251 @@
+// xmr::DenseIndex: validates every argument, resolves the device, prepares inputs, then calls
+// the backend (which may assume valid inputs). Validation happens before any side effect.
+#include "xmr/dense_index.h"
+
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "common/check.h"
+#include "common/half.h"
+#include "cpu/dense_cpu.h"
+#include "dense/prepare.h"
+#include "dense/storage.h"
+#include "glue.h"
+#include "gpu/gpu_api.h"
+#include "select_key.h"
+
+namespace xmr {
+
+struct DenseIndex::Impl {
+  DenseIndexOptions options;
+  std::mutex write_mutex;         // one add at a time
+  mutable std::mutex snap_mutex;  // guards the pointer below, held only to copy or swap it
+  std::shared_ptr<const engine::DenseSnapshot> snap;
+  mutable engine::gpu::MirrorCache mirrors;
+
+  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const {
+    std::lock_guard lock(snap_mutex);
+    return snap;
+  }
+
+  template <class T>
+  void add(MatrixView<const T> vectors, const std::int64_t* ids, std::int64_t num_ids);
+
+  template <class T>
+  Device search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                MatrixView<float> out_scores, const SearchOptions& options) const;
+};
+
+namespace {
+
+constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
+
+Device resolve_device(Device requested, const Resources& res) {
+  const int count = engine::gpu::device_count();
+  switch (requested) {
+    case Device::Cpu: return Device::Cpu;
+    case Device::Auto: return count > res.device_id() ? Device::Gpu : Device::Cpu;
+    case Device::Gpu:
+      XMR_CHECK(count > 0, Unavailable, "device (= gpu) requested but no GPU is usable: ",
+                engine::gpu::describe());
+      XMR_CHECK(res.device_id() < count, Unavailable, "resources.device_id (= ", res.device_id(),
+                ") but only ", count, " GPU(s) are usable");
+      return Device::Gpu;
+  }
+  detail::fail(ErrorCode::InvalidArgument, "device (= ", static_cast<int>(requested), ") is not a Device value");
+}
+
+}  // namespace
+
+template <class T>
+void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::int64_t* ids, std::int64_t num_ids) {
+  const std::int64_t dim = options.dim;
+  engine::check_input_view(vectors, "vectors", dim);
+  if (ids != nullptr || num_ids != 0) {
+    XMR_EXPECTS(num_ids == vectors.rows(), "ids.size() (= ", num_ids, ") must equal vectors.rows() (= ",
+                vectors.rows(), ")");
+    XMR_EXPECTS(ids != nullptr || num_ids == 0, "ids.data() (= null) with size ", num_ids);
+  }
+  const std::int64_t n = vectors.rows();
+  detail::translate_bad_alloc("DenseIndex::add", [&] {
+    std::lock_guard wlock(write_mutex);
+    const auto cur = current();
+    const std::size_t elems = detail::to_size(detail::mul_checked(n, dim, "vectors.rows x dim"));
+    std::vector<float> f32;
+    std::vector<std::uint16_t> f16;
+    void* prepared = nullptr;
+    if (options.storage == DType::F32) {
+      f32.resize(elems);
+      prepared = f32.data();
+    } else {
+      f16.resize(elems);
+      prepared = f16.data();
+    }
+    engine::prepare_rows(vectors, "vectors", options.metric, options.storage, prepared);
+    std::vector<std::int64_t> seq;
+    std::span<const std::int64_t> id_span;
+    if (ids != nullptr) {
+      id_span = std::span<const std::int64_t>(ids, detail::to_size(n));
+    } else {
+      seq.resize(detail::to_size(n));
+      engine::sequential_ids(*cur, seq);
+      id_span = seq;
+    }
+    auto next = engine::append_rows(*cur, prepared, id_span, "ids");
+    std::lock_guard slock(snap_mutex);
+    snap = std::move(next);
+  });
+}
+
+template <class T>
+Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k,
+                                MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
+                                const SearchOptions& opts) const {
+  const auto s = current();
+  const std::int64_t dim = options.dim;
+  engine::check_input_view(queries, "queries", dim);
+  XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
+  const std::int64_t nq = queries.rows();
+  engine::check_output_view(out_ids, "out_ids", nq, k);
+  engine::check_output_view(out_scores, "out_scores", nq, k);
+  XMR_EXPECTS(s->size > 0, "index size (= 0): the index is empty, add vectors before searching");
+  Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
+  const Device device = resolve_device(opts.device.value_or(options.device), res);
+  if (nq == 0) return device;
+
+  return detail::translate_bad_alloc("DenseIndex::search", [&] {
+    const std::size_t elems = detail::to_size(detail::mul_checked(nq, dim, "queries.rows x dim"));
+    const std::size_t nkeys = detail::to_size(detail::mul_checked(nq, k, "queries.rows x k"));
+    std::vector<float> qf;
+    std::vector<std::uint16_t> qh;
+    if (options.storage == DType::F32) {
+      qf.resize(elems);
+      engine::prepare_rows(queries, "queries", options.metric, DType::F32, qf.data());
+    } else {
+      // fp16 storage: queries are rounded to binary16 on both backends.
+      qh.resize(elems);
+      engine::prepare_rows(queries, "queries", options.metric, DType::F16, qh.data());
+      if (device == Device::Cpu) {
+        qf.resize(elems);
+        detail::half_to_float_n(qh.data(), qf.data(), elems);
+      }
+    }
+    std::vector<std::uint64_t> keys(nkeys);
+    if (device == Device::Cpu) {
+      engine::cpu::dense_search(*s, qf.data(), nq, k, res, keys.data());
+    } else {
+      const void* qp = options.storage == DType::F32 ? static_cast<const void*>(qf.data())
+                                                     : static_cast<const void*>(qh.data());
+      engine::gpu::dense_search(*s, mirrors, qp, nq, k, res, keys.data());
+    }
+    const std::int64_t* ids = s->id_data();
+    for (std::int64_t q = 0; q < nq; ++q) {
+      std::int64_t* oid = out_ids.row(q);
+      float* osc = out_scores.row(q);
+      const std::uint64_t* kr = keys.data() + q * k;
+      for (std::int64_t j = 0; j < k; ++j) {
+        const std::uint64_t key = kr[j];
+        if (key == kernels::kEmptyKey) {
+          oid[j] = -1;
+          osc[j] = -std::numeric_limits<float>::infinity();
+        } else {
+          const std::uint32_t pos = kernels::key_position(key);
+          XMR_INVARIANT(static_cast<std::int64_t>(pos) < s->size);
+          oid[j] = ids[pos];
+          osc[j] = kernels::key_score(key);
+        }
+      }
+    }
+    return device;
+  });
+}
+
+DenseIndex::DenseIndex(const DenseIndexOptions& options) : impl_(std::make_unique<Impl>()) {
+  XMR_EXPECTS(options.dim >= 1, "options.dim (= ", options.dim, ") must be >= 1");
+  XMR_EXPECTS(options.metric == Metric::Cosine || options.metric == Metric::InnerProduct,
+              "options.metric (= ", static_cast<int>(options.metric), ") is not a Metric value");
+  XMR_EXPECTS(options.storage == DType::F32 || options.storage == DType::F16, "options.storage (= ",
+              static_cast<int>(options.storage), ") is not a DType value");
+  XMR_EXPECTS(options.device == Device::Auto || options.device == Device::Cpu || options.device == Device::Gpu,
+              "options.device (= ", static_cast<int>(options.device), ") is not a Device value");
+  impl_->options = options;
+  auto s = std::make_shared<engine::DenseSnapshot>();
+  s->dim = options.dim;
+  s->type = options.storage;
+  s->lineage = 0;
+  impl_->snap = std::move(s);
+}
+
+DenseIndex::~DenseIndex() = default;
+DenseIndex::DenseIndex(DenseIndex&&) noexcept = default;
+DenseIndex& DenseIndex::operator=(DenseIndex&&) noexcept = default;
+
+void DenseIndex::add(MatrixView<const float> vectors) { impl_->add(vectors, nullptr, 0); }
+void DenseIndex::add(MatrixView<const half> vectors) { impl_->add(vectors, nullptr, 0); }
+void DenseIndex::add(MatrixView<const float> vectors, std::span<const std::int64_t> ids) {
+  XMR_EXPECTS(ids.data() != nullptr || ids.empty(), "ids.data() (= null) with size ", ids.size());
+  impl_->add(vectors, ids.empty() ? nullptr : ids.data(), static_cast<std::int64_t>(ids.size()));
+}
+void DenseIndex::add(MatrixView<const half> vectors, std::span<const std::int64_t> ids) {
+  impl_->add(vectors, ids.empty() ? nullptr : ids.data(), static_cast<std::int64_t>(ids.size()));
+}
+
+namespace {
+template <class T>
+SearchResult search_owned(const DenseIndex::Impl& impl, MatrixView<const T> queries, std::int64_t k,
+                          const SearchOptions& options);
+}  // namespace
+
+SearchResult DenseIndex::search(MatrixView<const float> queries, std::int64_t k,
+                                const SearchOptions& options) const {
+  return search_owned(*impl_, queries, k, options);
+}
+SearchResult DenseIndex::search(MatrixView<const half> queries, std::int64_t k,
+                                const SearchOptions& options) const {
+  return search_owned(*impl_, queries, k, options);
+}
+
+Device DenseIndex::search_into(MatrixView<const float> queries, std::int64_t k,
+                               MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
+                               const SearchOptions& options) const {
+  return impl_->search(queries, k, out_ids, out_scores, options);
+}
+Device DenseIndex::search_into(MatrixView<const half> queries, std::int64_t k,
+                               MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
+                               const SearchOptions& options) const {
+  return impl_->search(queries, k, out_ids, out_scores, options);
+}
+
+std::int64_t DenseIndex::size() const { return impl_->current()->size; }
+std::int64_t DenseIndex::dim() const noexcept { return impl_->options.dim; }
+Metric DenseIndex::metric() const noexcept { return impl_->options.metric; }
+DType DenseIndex::storage() const noexcept { return impl_->options.storage; }
+Device DenseIndex::device() const noexcept { return impl_->options.device; }
+std::vector<std::int64_t> DenseIndex::ids() const {
+  const auto s = impl_->current();
+  return {s->id_data(), s->id_data() + s->size};
+}
+
+namespace {
+template <class T>
+SearchResult search_owned(const DenseIndex::Impl& impl, MatrixView<const T> queries, std::int64_t k,
+                          const SearchOptions& options) {
+  // Validate k and the query count before sizing the result buffers.
+  XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
+  XMR_EXPECTS(queries.rows() >= 0, "queries.rows (= ", queries.rows(), ") must be >= 0");
+  SearchResult r;
+  r.num_queries = queries.rows();
+  r.k = k;
+  detail::translate_bad_alloc("DenseIndex::search", [&] {
+    const std::size_t n = detail::to_size(detail::mul_checked(queries.rows(), k, "queries.rows x k"));
+    r.ids.resize(n);
+    r.scores.resize(n);
+  });
+  r.device = impl.search(queries, k, MatrixView<std::int64_t>(r.ids.data(), r.num_queries, k),
+                         MatrixView<float>(r.scores.data(), r.num_queries, k), options);
+  return r;
+}
+}  // namespace
+
+}  // namespace xmr
