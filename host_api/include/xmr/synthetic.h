@@ -24,9 +24,9 @@ struct CrossModalSpec {
   std::int64_t num_labels = 24;         ///< >= 1
   std::int64_t max_labels_per_item = 3; ///< each image gets 1..max distinct labels (uniform)
   std::int64_t dim = 128;               ///< >= 1
-  float instance_spread = 0.5f;         ///< std of the per-image offset (relative to a label)
-  float image_noise = 0.35f;            ///< std of image-specific noise
-  float text_noise = 0.45f;             ///< std of caption-specific noise
+  float instance_spread = 0.4f;         ///< std of the per-image offset (relative to a label)
+  float image_noise = 1.0f;            ///< std of image-specific noise
+  float text_noise = 1.2f;             ///< std of caption-specific noise
   float modality_gap = 0.25f;           ///< length of the constant per-modality offset
   std::uint64_t seed = 42;
 };
