@@ -20,10 +20,11 @@ if(XMR_HAS_CUDA)
     # sm_80 and sm_90 machine code, plus sm_90 PTX for newer GPUs.
     set(CMAKE_CUDA_ARCHITECTURES "80-real;90")
   endif()
-  set(CMAKE_CUDA_STANDARD 20)
-  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
   enable_language(CUDA)
+  # CMake 3.25 cannot pass C++20 to nvcc; the kernels need only C++17.
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "xmr: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, archs ${CMAKE_CUDA_ARCHITECTURES})")
 else()

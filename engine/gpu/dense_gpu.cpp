@@ -1,0 +1,302 @@
+// Exact dense top-k on the GPU: the database stays resident; queries are processed in batches;
+// the database is tiled so scratch memory is bounded by the Resources budget, independent of N.
+// Per tile: one cuBLAS GEMM (fp32, or fp16 on tensor cores with fp32 accumulation), then
+//   k <= kFastMaxK: chunked CUB selection against the running k-th best key (select_chunks_*),
+//                   reduced until one k-list per query, merged into the running top-k;
+//   k >  kFastMaxK: tile keys appended to the running top-k and sorted per query with CUB's
+//                   segmented radix sort (the general path).
+// All keys come from select_key.h, so results equal the CPU backend's wherever scores do.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "dense_launch.h"
+#include "dense/plan.h"
+#include "gpu/context.h"
+#include "gpu/cuda_check.h"
+#include "resources_impl.h"
+#include "select_key.h"
+
+namespace xmr::engine::gpu {
+
+namespace {
+
+constexpr std::int64_t kAlign = 256;
+
+std::size_t elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
+std::int64_t round_up(std::int64_t v, std::int64_t a) { return (v + a - 1) / a * a; }
+
+/// Device allocation owned by a shared_ptr, so in-flight searches keep it alive.
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  std::int64_t capacity_rows = 0;
+  ~DeviceBuffer() {
+    if (ptr != nullptr) (void)cudaFree(ptr);
+  }
+};
+
+/// Carves aligned sub-buffers out of one workspace allocation.
+class Carver {
+ public:
+  explicit Carver(void* base) : base_(static_cast<char*>(base)) {}
+  template <class T>
+  T* take(std::int64_t count) {
+    T* p = reinterpret_cast<T*>(base_ + used_);
+    used_ += static_cast<std::size_t>(round_up(count * static_cast<std::int64_t>(sizeof(T)), kAlign));
+    return p;
+  }
+  [[nodiscard]] std::size_t used() const { return used_; }
+
+ private:
+  char* base_;
+  std::size_t used_ = 0;
+};
+
+// Scratch models (bytes) for the planner; they mirror the carving in run_* below.
+std::int64_t fast_levels_bytes(std::int64_t qt, std::int64_t dt, std::int64_t k) {
+  const std::int64_t l1 = (dt + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
+  const std::int64_t l2 = (l1 + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
+  return qt * (l1 + l2 + 2 * k) * 8 + 3 * kAlign;
+}
+
+std::int64_t fast_scratch(std::int64_t qt, std::int64_t dt, std::int64_t k, std::int64_t dim, std::int64_t) {
+  return qt * dim * 4 + qt * dt * 4 + fast_levels_bytes(qt, dt, k) + 2 * kAlign;
+}
+
+std::int64_t general_scratch(std::int64_t qt, std::int64_t dt, std::int64_t k, std::int64_t dim, std::int64_t) {
+  const std::int64_t items = qt * (k + dt);
+  // Two key buffers, the offsets, and CUB's workspace (about one more key buffer).
+  return qt * dim * 4 + qt * dt * 4 + 3 * items * 8 + 2 * (qt + 1) * 4 + (std::int64_t{4} << 20);
+}
+
+struct Batch {
+  const void* queries = nullptr;  // device, [qn x dim], storage type
+  std::int64_t qn = 0;
+};
+
+void gemm_tile(Context& ctx, const DenseSnapshot& snap, const void* db, std::int64_t n0, std::int64_t nn,
+               const void* queries, std::int64_t qn, float* scores) {
+  // Row-major scores[qn x nn] = queries[qn x dim] . db[n0 : n0 + nn]^T, i.e. column-major
+  // C[nn x qn] = A^T B with A = db tile (dim x nn, column-major) and B = queries (dim x qn).
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  const cudaDataType_t in_type = snap.type == DType::F32 ? CUDA_R_32F : CUDA_R_16F;
+  const char* a = static_cast<const char*>(db) + static_cast<std::size_t>(n0 * snap.dim) * elem_bytes(snap.type);
+  check_cublas(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nn), static_cast<int>(qn),
+                            static_cast<int>(snap.dim), &alpha, a, in_type, static_cast<int>(snap.dim), queries,
+                            in_type, static_cast<int>(snap.dim), &beta, scores, CUDA_R_32F, static_cast<int>(nn),
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx(scores tile)");
+}
+
+void run_fast(Context& ctx, const DenseSnapshot& snap, const void* db, const Batch& b, std::int64_t k,
+              std::int64_t dt, float* scores, std::uint64_t* cand_a, std::uint64_t* cand_b, std::uint64_t* run) {
+  const cudaStream_t s = ctx.stream;
+  const int kk = static_cast<int>(k);
+  // run: [qn x 2k]; the first k keys of a row are its running top-k, the second k the tile's.
+  check_cuda(cudaMemsetAsync(run, 0xFF, static_cast<std::size_t>(b.qn * 2 * k) * 8, s), "cudaMemsetAsync");
+  const std::uint64_t* thr = run + (k - 1);
+  for (std::int64_t n0 = 0; n0 < snap.size; n0 += dt) {
+    const std::int64_t nn = std::min(dt, snap.size - n0);
+    gemm_tile(ctx, snap, db, n0, nn, b.queries, b.qn, scores);
+    std::int64_t chunks = (nn + kernels::kChunkSize - 1) / kernels::kChunkSize;
+    std::uint64_t* dst = chunks == 1 ? run + k : cand_a;
+    std::int64_t dst_ld = chunks == 1 ? 2 * k : chunks * k;
+    check_cuda(kernels::select_chunks_from_scores(scores, b.qn, nn, nn, n0, thr, 2 * k, kk, dst, dst_ld, s),
+               "select_chunks_from_scores");
+    std::uint64_t* src = cand_a;
+    std::uint64_t* spare = cand_b;
+    while (chunks > 1) {
+      const std::int64_t len = chunks * k;
+      chunks = (len + kernels::kChunkSize - 1) / kernels::kChunkSize;
+      dst = chunks == 1 ? run + k : spare;
+      dst_ld = chunks == 1 ? 2 * k : chunks * k;
+      check_cuda(kernels::select_chunks_from_keys(src, b.qn, len, len, thr, 2 * k, kk, dst, dst_ld, s),
+                 "select_chunks_from_keys(reduce)");
+      std::swap(src, spare);
+    }
+    // Merge running and tile top-k in place (2k <= kChunkSize: one chunk per row).
+    check_cuda(kernels::select_chunks_from_keys(run, b.qn, 2 * k, 2 * k, nullptr, 0, kk, run, 2 * k, s),
+               "select_chunks_from_keys(merge)");
+  }
+}
+
+void run_general(Context& ctx, const DenseSnapshot& snap, const void* db, const Batch& b, std::int64_t k,
+                 std::int64_t dt, float* scores, std::uint64_t* seg_a, std::uint64_t* seg_b, int* begin,
+                 int* end, void* sort_ws, std::size_t sort_ws_bytes, std::vector<int>& h_offsets) {
+  const cudaStream_t s = ctx.stream;
+  const std::int64_t ld = k + dt;  // row r of seg_*: [running top-k | tile keys]
+  check_cuda(cudaMemsetAsync(seg_a, 0xFF, static_cast<std::size_t>(b.qn * ld) * 8, s), "cudaMemsetAsync");
+  for (std::int64_t n0 = 0; n0 < snap.size; n0 += dt) {
+    const std::int64_t nn = std::min(dt, snap.size - n0);
+    gemm_tile(ctx, snap, db, n0, nn, b.queries, b.qn, scores);
+    check_cuda(kernels::scores_to_keys(scores, b.qn, nn, nn, n0, seg_a + k, ld, s), "scores_to_keys");
+    for (std::int64_t r = 0; r < b.qn; ++r) {
+      h_offsets[static_cast<std::size_t>(r)] = static_cast<int>(r * ld);
+      h_offsets[static_cast<std::size_t>(b.qn + r)] = static_cast<int>(r * ld + k + nn);
+    }
+    // h_offsets is reused next tile: the copy must finish before the host rewrites it.
+    check_cuda(cudaMemcpyAsync(begin, h_offsets.data(), static_cast<std::size_t>(b.qn) * sizeof(int),
+                               cudaMemcpyHostToDevice, s), "cudaMemcpyAsync(offsets)");
+    check_cuda(cudaMemcpyAsync(end, h_offsets.data() + b.qn, static_cast<std::size_t>(b.qn) * sizeof(int),
+                               cudaMemcpyHostToDevice, s), "cudaMemcpyAsync(offsets)");
+    check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+    check_cuda(kernels::segmented_sort_keys(seg_a, seg_b, b.qn * ld, b.qn, begin, end, sort_ws, sort_ws_bytes, s),
+               "segmented_sort_keys");
+    check_cuda(cudaMemcpy2DAsync(seg_a, static_cast<std::size_t>(ld) * 8, seg_b, static_cast<std::size_t>(ld) * 8,
+                                 static_cast<std::size_t>(k) * 8, static_cast<std::size_t>(b.qn),
+                                 cudaMemcpyDeviceToDevice, s),
+               "cudaMemcpy2DAsync(running top-k)");
+  }
+}
+
+}  // namespace
+
+struct DeviceMatrix {
+  std::shared_ptr<DeviceBuffer> buffer;
+  std::int64_t rows = 0;
+  std::uint64_t lineage = 0;
+};
+
+namespace {
+
+/// The index's rows on the context's device: reuses, extends (appended rows only) or rebuilds
+/// the cached copy. Uploads are synchronous on the context's stream.
+std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& cache, Context& ctx) {
+  std::lock_guard lock(cache.mutex);
+  std::shared_ptr<DeviceMatrix>& slot = cache.by_device[ctx.device];
+  const std::size_t row_bytes = static_cast<std::size_t>(snap.dim) * elem_bytes(snap.type);
+  const char* host = snap.type == DType::F32 ? reinterpret_cast<const char*>(snap.f32_rows())
+                                             : reinterpret_cast<const char*>(snap.f16_rows());
+  if (slot && slot->lineage == snap.lineage) {
+    if (slot->rows >= snap.size) {
+      // Same rows (or a newer superset): the prefix is this snapshot's data.
+      return std::make_shared<DeviceMatrix>(DeviceMatrix{slot->buffer, snap.size, snap.lineage});
+    }
+    if (slot->buffer->capacity_rows >= snap.size) {
+      // Rows past slot->rows are read by no search: append in place.
+      char* dst = static_cast<char*>(slot->buffer->ptr) + static_cast<std::size_t>(slot->rows) * row_bytes;
+      check_cuda(cudaMemcpyAsync(dst, host + static_cast<std::size_t>(slot->rows) * row_bytes,
+                                 static_cast<std::size_t>(snap.size - slot->rows) * row_bytes,
+                                 cudaMemcpyHostToDevice, ctx.stream),
+                 "cudaMemcpyAsync(index rows)");
+      check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+      slot = std::make_shared<DeviceMatrix>(DeviceMatrix{slot->buffer, snap.size, snap.lineage});
+      return slot;
+    }
+  }
+  auto buf = std::make_shared<DeviceBuffer>();
+  // Room to grow by appends without re-uploading (up to 2x, within what the snapshot reserved).
+  const std::int64_t cap = std::max(snap.size, std::min(2 * snap.size, snap.ids->capacity));
+  check_cuda(cudaMalloc(&buf->ptr, static_cast<std::size_t>(cap) * row_bytes),
+             detail::concat("cudaMalloc(index copy, ", static_cast<std::size_t>(cap) * row_bytes, " bytes)").c_str());
+  buf->capacity_rows = cap;
+  check_cuda(cudaMemcpyAsync(buf->ptr, host, static_cast<std::size_t>(snap.size) * row_bytes,
+                             cudaMemcpyHostToDevice, ctx.stream),
+             "cudaMemcpyAsync(index rows)");
+  check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  slot = std::make_shared<DeviceMatrix>(DeviceMatrix{std::move(buf), snap.size, snap.lineage});
+  return slot;
+}
+
+}  // namespace
+
+void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries,
+                  std::int64_t num_queries, std::int64_t k, Resources& res, std::uint64_t* out_keys) {
+  Resources::Impl& r = res.impl();
+  std::lock_guard lock(r.mutex);
+  Context& ctx = context_of(res);
+  const std::shared_ptr<DeviceMatrix> db = resident(snap, mirrors, ctx);
+
+  const bool fast = k <= kernels::kFastMaxK;
+  PlanRequest req;
+  req.num_queries = num_queries;
+  req.num_rows = snap.size;
+  req.k = k;
+  req.dim = snap.dim;
+  req.budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes, INT64_MAX));
+  req.pref_query_rows = std::min<std::int64_t>(1024, kernels::kMaxLaunchRows);
+  req.pref_db_rows = std::int64_t{1} << 16;
+  req.cap_query_rows = r.max_query_rows;
+  req.cap_db_rows = r.max_db_rows;
+  req.db_align = fast ? kernels::kChunkSize : 256;
+  PlanResult pr = plan_tiles(req, fast ? &fast_scratch : &general_scratch);
+  const std::int64_t need = fast ? fast_scratch(1, 1, k, snap.dim, 1) : general_scratch(1, 1, k, snap.dim, 1);
+  XMR_CHECK(pr.fits, OutOfMemory, "k (= ", k, ") needs ", need, " bytes of GPU scratch, above the workspace budget (= ",
+            r.workspace_bytes, " bytes; see Resources::set_workspace_bytes)");
+  std::int64_t qt = pr.plan.query_rows;
+  const std::int64_t dt = pr.plan.db_rows;
+  if (!fast) {
+    // CUB sorts at most 2^31 - 1 items per call.
+    while (qt > 1 && qt * (k + dt) > 0x7FFFFFFF) qt /= 2;
+    XMR_CHECK(qt * (k + dt) <= 0x7FFFFFFF, InvalidArgument, "k (= ", k, ") is too large for the GPU general path");
+  }
+
+  // Carve the workspace.
+  const std::size_t qbytes = static_cast<std::size_t>(qt * snap.dim) * elem_bytes(snap.type);
+  std::size_t sort_ws_bytes = 0;
+  if (!fast) check_cuda(kernels::segmented_sort_workspace(qt * (k + dt), qt, &sort_ws_bytes), "segmented sort sizing");
+  const std::int64_t l1 = (dt + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
+  const std::int64_t l2 = (l1 + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
+  std::int64_t total = round_up(static_cast<std::int64_t>(qbytes), kAlign) + round_up(qt * dt * 4, kAlign);
+  if (fast) {
+    total += fast_levels_bytes(qt, dt, k);
+  } else {
+    total += 2 * round_up(qt * (k + dt) * 8, kAlign) + 2 * round_up((qt + 1) * 4, kAlign) +
+             round_up(static_cast<std::int64_t>(sort_ws_bytes), kAlign);
+  }
+  Carver carve(ctx.scratch(static_cast<std::size_t>(total)));
+  void* d_queries = carve.take<char>(static_cast<std::int64_t>(qbytes));
+  float* d_scores = carve.take<float>(qt * dt);
+  std::uint64_t* cand_a = nullptr;
+  std::uint64_t* cand_b = nullptr;
+  std::uint64_t* run = nullptr;
+  std::uint64_t* seg_a = nullptr;
+  std::uint64_t* seg_b = nullptr;
+  int* d_begin = nullptr;
+  int* d_end = nullptr;
+  void* sort_ws = nullptr;
+  std::vector<int> h_offsets;
+  if (fast) {
+    cand_a = carve.take<std::uint64_t>(qt * l1);
+    cand_b = carve.take<std::uint64_t>(qt * l2);
+    run = carve.take<std::uint64_t>(qt * 2 * k);
+  } else {
+    seg_a = carve.take<std::uint64_t>(qt * (k + dt));
+    seg_b = carve.take<std::uint64_t>(qt * (k + dt));
+    d_begin = carve.take<int>(qt + 1);
+    d_end = carve.take<int>(qt + 1);
+    sort_ws = carve.take<char>(static_cast<std::int64_t>(sort_ws_bytes));
+    h_offsets.resize(static_cast<std::size_t>(2 * qt));
+  }
+  XMR_INVARIANT(carve.used() <= static_cast<std::size_t>(total));
+
+  const auto* qsrc = static_cast<const char*>(queries);
+  const std::size_t qrow = static_cast<std::size_t>(snap.dim) * elem_bytes(snap.type);
+  for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
+    const Batch b{d_queries, std::min(qt, num_queries - q0)};
+    check_cuda(cudaMemcpyAsync(d_queries, qsrc + static_cast<std::size_t>(q0) * qrow,
+                               static_cast<std::size_t>(b.qn) * qrow, cudaMemcpyHostToDevice, ctx.stream),
+               "cudaMemcpyAsync(queries)");
+    const std::uint64_t* result = nullptr;
+    std::int64_t result_ld = 0;
+    if (fast) {
+      run_fast(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, cand_a, cand_b, run);
+      result = run;
+      result_ld = 2 * k;
+    } else {
+      run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_begin, d_end, sort_ws,
+                  sort_ws_bytes, h_offsets);
+      result = seg_a;
+      result_ld = k + dt;
+    }
+    check_cuda(cudaMemcpy2DAsync(out_keys + q0 * k, static_cast<std::size_t>(k) * 8, result,
+                                 static_cast<std::size_t>(result_ld) * 8, static_cast<std::size_t>(k) * 8,
+                                 static_cast<std::size_t>(b.qn), cudaMemcpyDeviceToHost, ctx.stream),
+               "cudaMemcpy2DAsync(results)");
+    // The query buffer is rewritten next batch and the results are read by the host.
+    check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  }
+}
+
+}  // namespace xmr::engine::gpu

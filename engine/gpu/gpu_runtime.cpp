@@ -1,0 +1,110 @@
+// Device discovery and per-Resources GPU contexts. With the CUDA runtime linked statically, a
+// machine without a driver or GPU simply reports zero devices.
+#include <cstdlib>
+#include <string>
+
+#include "gpu/context.h"
+#include "gpu/cuda_check.h"
+#include "resources_impl.h"
+
+namespace xmr::engine::gpu {
+namespace {
+
+struct Discovery {
+  int count = 0;
+  std::string why_none;
+};
+
+const Discovery& discovery() {
+  static const Discovery d = [] {
+    Discovery r;
+    const char* off = std::getenv("XMR_DISABLE_GPU");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') {
+      r.why_none = "GPU disabled by XMR_DISABLE_GPU";
+      return r;
+    }
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      r.why_none = detail::concat("cudaGetDeviceCount: ", cudaGetErrorString(e));
+      return r;
+    }
+    r.count = n;
+    if (n == 0) r.why_none = "no CUDA device present";
+    return r;
+  }();
+  return d;
+}
+
+}  // namespace
+
+int device_count() noexcept {
+  try {
+    return discovery().count;
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::string describe() {
+  const Discovery& d = discovery();
+  if (d.count == 0) return "no GPU (" + d.why_none + ")";
+  std::string s;
+  for (int i = 0; i < d.count; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) {
+      (void)cudaGetLastError();
+      continue;
+    }
+    s += detail::concat(i == 0 ? "" : "; ", "GPU ", i, ": ", p.name, " (sm_", p.major, p.minor, ", ",
+                        p.totalGlobalMem >> 20, " MiB)");
+  }
+  return s;
+}
+
+void* Context::scratch(std::size_t bytes) {
+  if (bytes <= workspace_size) return workspace;
+  if (workspace != nullptr) {
+    check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    check_cuda(cudaFree(workspace), "cudaFree(workspace)");
+    workspace = nullptr;
+    workspace_size = 0;
+  }
+  check_cuda(cudaMalloc(&workspace, bytes), detail::concat("cudaMalloc(workspace, ", bytes, " bytes)").c_str());
+  workspace_size = bytes;
+  return workspace;
+}
+
+void ContextDeleter::operator()(Context* c) const noexcept {
+  if (c == nullptr) return;
+  // Teardown errors (e.g. at process exit, after the runtime unloaded) are ignored on purpose.
+  if (cudaSetDevice(c->device) == cudaSuccess) {
+    if (c->stream != nullptr) (void)cudaStreamSynchronize(c->stream);
+    if (c->workspace != nullptr) (void)cudaFree(c->workspace);
+    if (c->cublas != nullptr) (void)cublasDestroy(c->cublas);
+    if (c->owns_stream && c->stream != nullptr) (void)cudaStreamDestroy(c->stream);
+  }
+  (void)cudaGetLastError();
+  delete c;
+}
+
+Context& context_of(Resources& res) {
+  Resources::Impl& r = res.impl();
+  check_cuda(cudaSetDevice(r.device_id), detail::concat("cudaSetDevice(", r.device_id, ")").c_str());
+  if (r.gpu) return *r.gpu;
+  std::unique_ptr<Context, ContextDeleter> c(new Context);
+  c->device = r.device_id;
+  if (r.borrowed_stream != nullptr) {
+    c->stream = r.borrowed_stream;
+  } else {
+    check_cuda(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    c->owns_stream = true;
+  }
+  check_cublas(cublasCreate(&c->cublas), "cublasCreate");
+  check_cublas(cublasSetStream(c->cublas, c->stream), "cublasSetStream");
+  r.gpu = std::move(c);
+  return *r.gpu;
+}
+
+}  // namespace xmr::engine::gpu
