@@ -1,0 +1,41 @@
+// The README's C++ example: text-to-image search over CLIP-like embeddings with xmr.
+#include <cstdio>
+#include <vector>
+
+#include <xmr/xmr.h>
+
+int main() {
+  // 1000 images and their captions as 512-d embeddings (here: generated; in practice, the
+  // outputs of your image and text encoders).
+  xmr::synth::CrossModalSpec spec;
+  spec.num_images = 1000;
+  spec.dim = 512;
+  const xmr::synth::CrossModalData data = xmr::synth::make_cross_modal(spec);
+
+  // An exact cosine index over the image embeddings (ids 0..999), on the GPU when there is one.
+  xmr::DenseIndex images({.dim = 512, .metric = xmr::Metric::Cosine});
+  images.add(data.images());
+
+  // Text-query-image: the 5 best images for each of the first 3 captions, in one batch call.
+  const xmr::MatrixView<const float> queries(data.text_embeddings.data(), 3, 512);
+  const xmr::SearchResult r = images.search(queries, /*k=*/5);
+
+  for (std::int64_t q = 0; q < r.num_queries; ++q) {
+    std::printf("caption %lld:", static_cast<long long>(q));
+    for (std::int64_t j = 0; j < r.k; ++j) {
+      std::printf(" %lld (%.3f)", static_cast<long long>(r.id(q, j)), static_cast<double>(r.score(q, j)));
+    }
+    std::printf("\n");
+  }
+  std::printf("searched on the %s; %s\n", xmr::to_string(r.device), xmr::device_summary().c_str());
+  // The caption's own image (id q) should be among its top 5.
+  for (std::int64_t q = 0; q < r.num_queries; ++q) {
+    bool found = false;
+    for (std::int64_t j = 0; j < r.k; ++j) found = found || r.id(q, j) == q;
+    if (!found) {
+      std::fprintf(stderr, "caption %lld did not retrieve its image\n", static_cast<long long>(q));
+      return 1;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs xmr's build and test dependencies from Debian packages (idempotent; runs apt-get only
+# when something is missing). nvcc (CUDA Toolkit 13) is optional: without it the build is
+# CPU-only.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libopenblas-openmp-dev   # CPU GEMM (OpenMP threading, shares the pool with our OpenMP loops)
+  libgtest-dev             # tests
+  libbenchmark-dev         # bench/
+  libcli11-dev             # the xmr command-line tool
+  libfaiss-dev             # CPU peer in bench/ (side-by-side numbers)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian dependencies present"
+fi
+
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "setup: nvcc found: the CUDA backend will be built"
+else
+  echo "setup: nvcc not found: building CPU-only"
+fi

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up and runs everything CI checks:
+#   1. the CUDA build (when nvcc is present; GPU tests skip with a reason without a GPU),
+#   2. the CPU-only build (XMR_CUDA=OFF),
+#   3. the example consumer against the installed package,
+#   4. the test suite under ASan + UBSan (CPU-only build).
+# Set XMR_SKIP_SANITIZERS=1 to skip step 4 locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+jobs=$(nproc)
+ctest_args=(--output-on-failure --no-tests=error -j "$jobs")
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/xmr-ccache}"
+section() { printf '\n=== %s ===\n' "$1"; }
+
+section "CUDA build (XMR_CUDA=AUTO)"
+cmake -S . -B build/ci-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DXMR_CUDA=AUTO >/dev/null
+cmake --build build/ci-cuda -j "$jobs"
+./build/ci-cuda/host_api/cli/xmr info
+ctest --test-dir build/ci-cuda "${ctest_args[@]}"
+
+section "CPU-only build (XMR_CUDA=OFF)"
+cmake -S . -B build/ci-cpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DXMR_CUDA=OFF -DXMR_BUILD_BENCH=OFF >/dev/null
+cmake --build build/ci-cpu -j "$jobs"
+ctest --test-dir build/ci-cpu "${ctest_args[@]}"
+
+section "Example consumer against the installed package"
+rm -rf build/ci-install build/ci-consumer
+cmake --install build/ci-cuda --prefix "$PWD/build/ci-install" >/dev/null
+cmake -S examples/consumer -B build/ci-consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/ci-install" >/dev/null
+cmake --build build/ci-consumer
+LD_LIBRARY_PATH="$PWD/build/ci-install/lib" ./build/ci-consumer/xmr_consumer
+PKG_CONFIG_PATH="$PWD/build/ci-install/lib/pkgconfig" pkg-config --modversion xmr
+
+if [ "${XMR_SKIP_SANITIZERS:-0}" != "1" ]; then
+  section "ASan + UBSan (CPU-only build)"
+  cmake -S . -B build/ci-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMR_CUDA=OFF -DXMR_BUILD_BENCH=OFF \
+    -DXMR_BUILD_CLI=OFF -DXMR_SANITIZE=address,undefined >/dev/null
+  cmake --build build/ci-asan -j "$jobs"
+  # OpenMP's runtime keeps thread pools alive at exit; those are not leaks of ours.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/ci-asan "${ctest_args[@]}"
+fi

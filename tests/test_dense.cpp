@@ -1,0 +1,607 @@
+// DenseIndex search results against the double-precision reference: a table of awkward sizes,
+// tie order on exactly representable data, tiling independence, ids, output views and devices.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/reference.h"
+#include "xmr/xmr.h"
+
+namespace {
+
+using xmr::DenseIndex;
+using xmr::DenseIndexOptions;
+using xmr::Device;
+using xmr::DType;
+using xmr::MatrixView;
+using xmr::Metric;
+using xmr::half;
+using xmr_test::Reference;
+using xmr_test::Rng;
+
+// Tolerances, relative to |q| * max|x| of the prepared vectors (Reference::scale).
+//
+// The reference replicates every rounding the library applies to its inputs (the float
+// normalisation under cosine, the binary16 rounding of stored vectors and of queries under fp16
+// storage), so what remains is the library's fp32 accumulation: |error| <= gamma_D * sum |q_i x_i|
+// <= ~D * 2^-24 * |q||x|, i.e. <= 3.1e-5 at D = 513 in the worst case (OpenBLAS's FMA kernels
+// are typically two orders of magnitude better). fp16 storage needs no looser bound on the CPU:
+// binary16 inputs are widened exactly to fp32 and accumulate in fp32 just like fp32 storage. The
+// largest error measured over the table is ~3e-7 for both storage types; 1e-4 leaves ample margin
+// while still catching a reduced-precision (TF32 / fp16-accumulate) GPU path, whose errors are
+// ~1e-3.
+constexpr double kRelTolF32 = 1e-4;
+constexpr double kRelTolF16 = 1e-4;
+// GPU fp16 GEMMs accumulate in fp32 on tensor cores, whose adder truncates rather than rounds;
+// allow a few times more.
+constexpr double kRelTolGpuF16 = 4e-4;
+
+double tolerance(DType storage, Device device) {
+  if (storage == DType::F32) return kRelTolF32;
+  return device == Device::Gpu ? kRelTolGpuF16 : kRelTolF16;
+}
+
+enum class IdMode { Sequential, Caller, CallerLarge };
+
+struct Case {
+  std::int64_t n = 0;
+  std::int64_t dim = 0;
+  std::int64_t num_queries = 0;
+  Metric metric = Metric::Cosine;
+  DType storage = DType::F32;
+  bool half_queries = false;
+  bool half_items = false;
+  IdMode ids = IdMode::Sequential;
+  std::int64_t pad = 0;  // input row stride = dim + pad
+  std::uint64_t seed = 0;
+};
+
+std::string case_name(const Case& c) {
+  std::ostringstream os;
+  os << "N" << c.n << "_D" << c.dim << "_Q" << c.num_queries << "_"
+     << (c.metric == Metric::Cosine ? "cos" : "ip") << "_" << (c.storage == DType::F32 ? "f32" : "f16")
+     << "_q" << (c.half_queries ? "h" : "f") << "_x" << (c.half_items ? "h" : "f") << "_"
+     << (c.ids == IdMode::Sequential ? "seq" : c.ids == IdMode::Caller ? "ids" : "bigids")
+     << (c.pad > 0 ? "_strided" : "") << "_s" << c.seed;
+  return os.str();
+}
+
+// The table: every (N, D) pair; all 8 (metric, storage, query type) variants where N * D is
+// small, two rotating variants where it is large (each variant still meets every large size
+// somewhere). Q, the item input type, the id mode and strided input rotate with a counter.
+std::vector<Case> make_table() {
+  const std::int64_t ns[] = {1, 7, 100, 1000, 5000};
+  const std::int64_t dims[] = {1, 3, 8, 64, 513};
+  const std::int64_t qs[] = {1, 5, 37};
+  std::vector<Case> cases;
+  std::uint64_t counter = 0;
+  for (std::int64_t n : ns) {
+    for (std::int64_t dim : dims) {
+      const bool small = n * dim <= 100000;
+      for (int v = 0; v < 8; ++v) {
+        if (!small && (v % 4) != static_cast<int>(counter % 4)) continue;
+        Case c;
+        c.n = n;
+        c.dim = dim;
+        c.num_queries = qs[counter % 3];
+        c.metric = (v & 1) ? Metric::InnerProduct : Metric::Cosine;
+        c.storage = (v & 2) ? DType::F16 : DType::F32;
+        c.half_queries = (v & 4) != 0;
+        c.half_items = (counter / 2) % 2 == 1;
+        c.ids = static_cast<IdMode>(counter % 3);
+        c.pad = counter % 4 == 1 ? 3 : 0;
+        c.seed = 1000 + counter;
+        ++counter;
+        cases.push_back(c);
+      }
+    }
+  }
+  return cases;
+}
+
+/// A case's index, inputs and reference.
+struct Fixture {
+  DenseIndex index;
+  std::vector<float> queries_f;
+  std::vector<half> queries_h;
+  std::int64_t query_stride = 0;
+  Reference ref;
+  std::string context;
+
+  [[nodiscard]] xmr::SearchResult search(const Case& c, std::int64_t k, const xmr::SearchOptions& opts) const {
+    if (c.half_queries) return index.search(MatrixView<const half>(queries_h.data(), c.num_queries, c.dim, query_stride), k, opts);
+    return index.search(MatrixView<const float>(queries_f.data(), c.num_queries, c.dim, query_stride), k, opts);
+  }
+};
+
+/// Splits [0, n) into 1..3 consecutive batches (sizes from `rng`).
+std::vector<std::pair<std::int64_t, std::int64_t>> batches(Rng& rng, std::int64_t n) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  const std::int64_t parts = std::min<std::int64_t>(n, rng.uniform_int(1, 3));
+  std::int64_t begin = 0;
+  for (std::int64_t p = 0; p < parts; ++p) {
+    const std::int64_t left = parts - p - 1;
+    const std::int64_t end = p + 1 == parts ? n : rng.uniform_int(begin + 1, n - left);
+    out.emplace_back(begin, end);
+    begin = end;
+  }
+  return out;
+}
+
+Fixture build(const Case& c) {
+  Fixture f{DenseIndex({.dim = c.dim, .metric = c.metric, .storage = c.storage}), {}, {}, 0, {}, {}};
+  f.context = "seed " + std::to_string(c.seed) + " (" + case_name(c) + ")";
+  Rng rng(c.seed);
+  const std::int64_t stride = c.dim + c.pad;
+  const std::vector<float> items = xmr_test::with_stride(xmr_test::random_matrix(rng, c.n, c.dim), c.n, c.dim, stride, std::numeric_limits<float>::quiet_NaN());
+  const std::vector<half> items_h = xmr_test::to_half(items);
+  const std::vector<float> queries = xmr_test::random_matrix(rng, c.num_queries, c.dim);
+  f.query_stride = stride;
+  f.queries_f = xmr_test::with_stride(queries, c.num_queries, c.dim, stride, std::numeric_limits<float>::quiet_NaN());
+  f.queries_h = xmr_test::to_half(f.queries_f);
+
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(c.n));
+  if (c.ids == IdMode::Sequential) {
+    for (std::int64_t i = 0; i < c.n; ++i) ids[static_cast<std::size_t>(i)] = i;
+  } else {
+    const std::int64_t base = c.ids == IdMode::CallerLarge ? std::int64_t{1'000'000'000'000} : 5;
+    ids = xmr_test::random_ids(rng, c.n, base, c.ids == IdMode::CallerLarge ? 1'000'003 : 3);
+  }
+  for (const auto& [b, e] : batches(rng, c.n)) {
+    const std::int64_t rows = e - b;
+    const std::span<const std::int64_t> batch_ids(ids.data() + b, static_cast<std::size_t>(rows));
+    if (c.half_items) {
+      const MatrixView<const half> v(items_h.data() + b * stride, rows, c.dim, stride);
+      c.ids == IdMode::Sequential ? f.index.add(v) : f.index.add(v, batch_ids);
+    } else {
+      const MatrixView<const float> v(items.data() + b * stride, rows, c.dim, stride);
+      c.ids == IdMode::Sequential ? f.index.add(v) : f.index.add(v, batch_ids);
+    }
+  }
+  const std::vector<double> x = c.half_items ? xmr_test::exact_values(MatrixView<const half>(items_h.data(), c.n, c.dim, stride))
+                                             : xmr_test::exact_values(MatrixView<const float>(items.data(), c.n, c.dim, stride));
+  const std::vector<double> q =
+      c.half_queries ? xmr_test::exact_values(MatrixView<const half>(f.queries_h.data(), c.num_queries, c.dim, stride))
+                     : xmr_test::exact_values(MatrixView<const float>(f.queries_f.data(), c.num_queries, c.dim, stride));
+  f.ref = xmr_test::make_reference(x, ids, q, c.dim, c.metric, c.storage);
+  return f;
+}
+
+std::vector<std::int64_t> ks_for(std::int64_t n) {
+  std::vector<std::int64_t> ks = {1, 10, n, n + 3};
+  if (n < 100) ks.push_back(100);
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  return ks;
+}
+
+/// Every row of `small` is the prefix of the same row of `large` (ids and score bits).
+void expect_prefix(const xmr::SearchResult& small, const xmr::SearchResult& large, const std::string& context) {
+  ASSERT_EQ(small.num_queries, large.num_queries) << context;
+  for (std::int64_t q = 0; q < small.num_queries; ++q) {
+    for (std::int64_t j = 0; j < small.k; ++j) {
+      const float a = small.score(q, j);
+      const float b = large.score(q, j);
+      if (small.id(q, j) != large.id(q, j) || std::memcmp(&a, &b, sizeof a) != 0) {
+        ADD_FAILURE() << context << ", query " << q << ", rank " << j << ": top-" << small.k << " has id "
+                      << small.id(q, j) << " score " << a << " but top-" << large.k << " has id "
+                      << large.id(q, j) << " score " << b;
+        return;
+      }
+    }
+  }
+}
+
+/// CPU and GPU results agree: scores within 2 tol position-wise, ids equal at ranks whose CPU
+/// score is more than 2 tol from its neighbours.
+void expect_cpu_gpu_agree(const xmr::SearchResult& cpu, const xmr::SearchResult& gpu, const Reference& ref,
+                          double rel_tol, const std::string& context) {
+  ASSERT_EQ(cpu.num_queries, gpu.num_queries) << context;
+  ASSERT_EQ(cpu.k, gpu.k) << context;
+  for (std::int64_t q = 0; q < cpu.num_queries; ++q) {
+    const double tol = rel_tol * ref.scale[static_cast<std::size_t>(q)];
+    for (std::int64_t j = 0; j < cpu.k; ++j) {
+      const double s = static_cast<double>(cpu.score(q, j));
+      if (cpu.id(q, j) == -1) {
+        EXPECT_EQ(gpu.id(q, j), -1) << context << ", query " << q << ", rank " << j;
+        continue;
+      }
+      EXPECT_NEAR(static_cast<double>(gpu.score(q, j)), s, 2 * tol) << context << ", query " << q << ", rank " << j;
+      const bool apart = (j == 0 || static_cast<double>(cpu.score(q, j - 1)) - s > 2 * tol) &&
+                         (j + 1 >= cpu.k || cpu.id(q, j + 1) == -1 || s - static_cast<double>(cpu.score(q, j + 1)) > 2 * tol);
+      if (apart) EXPECT_EQ(gpu.id(q, j), cpu.id(q, j)) << context << ", query " << q << ", rank " << j;
+    }
+  }
+}
+
+class DenseTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DenseTable, CpuMatchesReference) {
+  const Case& c = GetParam();
+  const Fixture f = build(c);
+  SCOPED_TRACE(f.context);
+  ASSERT_EQ(f.index.size(), c.n);
+  std::vector<std::int64_t> sorted_ids = f.ref.ids;
+  std::sort(sorted_ids.begin(), sorted_ids.end());
+  EXPECT_EQ(f.index.ids(), sorted_ids);
+
+  xmr::Resources caps;
+  caps.set_tile_caps(3, 17);
+  xmr::Resources tiny_caps;
+  tiny_caps.set_tile_caps(1, 1);
+  const bool run_tiny = c.n * c.num_queries <= 40000;
+  xmr::SearchResult prev;
+  for (std::int64_t k : ks_for(c.n)) {
+    const std::string ctx = f.context + ", k " + std::to_string(k);
+    const xmr::SearchResult r = f.search(c, k, {.device = Device::Cpu});
+    ASSERT_EQ(r.num_queries, c.num_queries) << ctx;
+    ASSERT_EQ(r.k, k) << ctx;
+    ASSERT_EQ(r.ids.size(), static_cast<std::size_t>(c.num_queries * k)) << ctx;
+    EXPECT_EQ(r.device, Device::Cpu) << ctx;
+    xmr_test::expect_topk_matches(xmr_test::view_of(r), f.ref, tolerance(c.storage, Device::Cpu), ctx);
+    // Tiling must not change a single bit.
+    xmr_test::expect_bit_equal(r, f.search(c, k, {.device = Device::Cpu, .resources = &caps}), ctx + ", tile caps 3 x 17");
+    if (run_tiny) {
+      xmr_test::expect_bit_equal(r, f.search(c, k, {.device = Device::Cpu, .resources = &tiny_caps}), ctx + ", tile caps 1 x 1");
+    }
+    if (prev.k > 0) expect_prefix(prev, r, ctx);
+    prev = r;
+  }
+}
+
+TEST_P(DenseTable, GpuMatchesReferenceAndCpu) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  const Case& c = GetParam();
+  const Fixture f = build(c);
+  SCOPED_TRACE(f.context);
+  xmr::Resources caps;
+  caps.set_tile_caps(3, 17);
+  xmr::SearchResult prev;
+  for (std::int64_t k : ks_for(c.n)) {
+    const std::string ctx = f.context + ", k " + std::to_string(k) + ", gpu";
+    const xmr::SearchResult r = f.search(c, k, {.device = Device::Gpu});
+    EXPECT_EQ(r.device, Device::Gpu) << ctx;
+    xmr_test::expect_topk_matches(xmr_test::view_of(r), f.ref, tolerance(c.storage, Device::Gpu), ctx);
+    xmr_test::expect_bit_equal(r, f.search(c, k, {.device = Device::Gpu, .resources = &caps}), ctx + ", tile caps 3 x 17");
+    const xmr::SearchResult cpu = f.search(c, k, {.device = Device::Cpu});
+    expect_cpu_gpu_agree(cpu, r, f.ref, tolerance(c.storage, Device::Gpu), ctx);
+    if (prev.k > 0) expect_prefix(prev, r, ctx);
+    prev = r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, DenseTable, ::testing::ValuesIn(make_table()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+
+// ---------------------------------------------------------------------------------------------
+// Tie order on exactly representable data.
+
+struct TieCase {
+  Metric metric = Metric::InnerProduct;
+  DType storage = DType::F32;
+  bool half_queries = false;
+  bool capped = false;
+  std::uint64_t seed = 0;
+};
+
+std::string tie_name(const TieCase& c) {
+  return std::string(c.metric == Metric::Cosine ? "cos" : "ip") + "_" + (c.storage == DType::F32 ? "f32" : "f16") +
+         (c.half_queries ? "_hq" : "_fq") + (c.capped ? "_capped" : "") + "_s" + std::to_string(c.seed);
+}
+
+class DenseTies : public ::testing::TestWithParam<TieCase> {};
+
+// Distinct base vectors, each duplicated 1..6 times under shuffled, non-contiguous ids, added in
+// batches whose ids go back and forth (forcing merges). Inner product: components in
+// {0, +-1, +-2}, every score an exact small integer. Cosine: exactly 4 nonzero components of
+// +-1, scaled by a power of two per copy, so every normalised component is exactly +-0.5 and
+// every score a multiple of 1/4. Exact in fp32 and fp16 alike: the result must equal the
+// reference ranking bit for bit at every k, including k that cut through a group of ties.
+TEST_P(DenseTies, EqualScoresByAscendingId) {
+  const TieCase& c = GetParam();
+  const std::string context = "seed " + std::to_string(c.seed) + " (" + tie_name(c) + ")";
+  SCOPED_TRACE(context);
+  constexpr std::int64_t kDim = 8;
+  constexpr std::int64_t kBases = 12;
+  constexpr std::int64_t kQueries = 9;
+  Rng rng(c.seed);
+  auto exact_row = [&](std::vector<float>& row) {
+    if (c.metric == Metric::InnerProduct) {
+      for (float& x : row) x = static_cast<float>(rng.uniform_int(-2, 2));
+      if (std::all_of(row.begin(), row.end(), [](float x) { return x == 0.0f; })) row[0] = 1.0f;
+    } else {
+      std::vector<std::int64_t> cols = {0, 1, 2, 3, 4, 5, 6, 7};
+      rng.shuffle(cols);
+      std::fill(row.begin(), row.end(), 0.0f);
+      for (int i = 0; i < 4; ++i) row[static_cast<std::size_t>(cols[static_cast<std::size_t>(i)])] = rng.uniform() < 0.5 ? -1.0f : 1.0f;
+    }
+  };
+  std::vector<float> items;
+  for (std::int64_t b = 0; b < kBases; ++b) {
+    std::vector<float> row(kDim);
+    exact_row(row);
+    const std::int64_t copies = rng.uniform_int(1, 6);
+    for (std::int64_t k = 0; k < copies; ++k) {
+      // Under cosine, copies differ by a power-of-two scale (same direction, same score).
+      const float scale = c.metric == Metric::Cosine ? std::ldexp(1.0f, static_cast<int>(rng.uniform_int(-3, 3))) : 1.0f;
+      for (float x : row) items.push_back(x * scale);
+    }
+  }
+  const auto n = static_cast<std::int64_t>(items.size()) / kDim;
+  std::vector<float> queries;
+  for (std::int64_t q = 0; q < kQueries; ++q) {
+    std::vector<float> row(kDim);
+    exact_row(row);
+    queries.insert(queries.end(), row.begin(), row.end());
+  }
+  const std::vector<half> queries_h = xmr_test::to_half(queries);
+  const std::vector<std::int64_t> ids = xmr_test::random_ids(rng, n, 1'000'000'000'000, 10);
+
+  DenseIndex index({.dim = kDim, .metric = c.metric, .storage = c.storage});
+  // Batches in an order that makes later batches hold smaller ids than earlier ones.
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return ids[static_cast<std::size_t>(a)] > ids[static_cast<std::size_t>(b)]; });
+  for (std::int64_t b = 0; b < n; b += 7) {
+    const std::int64_t rows = std::min<std::int64_t>(7, n - b);
+    std::vector<float> batch;
+    std::vector<std::int64_t> batch_ids;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t i = order[static_cast<std::size_t>(b + r)];
+      batch.insert(batch.end(), items.begin() + i * kDim, items.begin() + (i + 1) * kDim);
+      batch_ids.push_back(ids[static_cast<std::size_t>(i)]);
+    }
+    index.add(MatrixView<const float>(batch.data(), rows, kDim), batch_ids);
+  }
+  ASSERT_EQ(index.size(), n);
+
+  const std::vector<double> x = xmr_test::exact_values(MatrixView<const float>(items.data(), n, kDim));
+  const std::vector<double> qv = xmr_test::exact_values(MatrixView<const float>(queries.data(), kQueries, kDim));
+  const Reference ref = xmr_test::make_reference(x, ids, qv, kDim, c.metric, c.storage);
+
+  xmr::Resources res;
+  if (c.capped) res.set_tile_caps(2, 3);
+  xmr::SearchResult prev;
+  for (std::int64_t k = 1; k <= n + 2; ++k) {
+    const std::string ctx = context + ", k " + std::to_string(k);
+    const xmr::SearchResult r =
+        c.half_queries ? index.search(MatrixView<const half>(queries_h.data(), kQueries, kDim), k, {.device = Device::Cpu, .resources = &res})
+                       : index.search(MatrixView<const float>(queries.data(), kQueries, kDim), k, {.device = Device::Cpu, .resources = &res});
+    xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, 0.0, ctx);
+    if (prev.k > 0) expect_prefix(prev, r, ctx);
+    prev = r;
+    if (xmr::gpu_count() > 0) {
+      const xmr::SearchResult g =
+          c.half_queries ? index.search(MatrixView<const half>(queries_h.data(), kQueries, kDim), k, {.device = Device::Gpu, .resources = &res})
+                         : index.search(MatrixView<const float>(queries.data(), kQueries, kDim), k, {.device = Device::Gpu, .resources = &res});
+      xmr_test::expect_bit_equal(r, g, ctx + ", gpu vs cpu");
+    }
+  }
+}
+
+std::vector<TieCase> tie_table() {
+  std::vector<TieCase> cases;
+  std::uint64_t seed = 77;
+  for (Metric m : {Metric::InnerProduct, Metric::Cosine}) {
+    for (DType s : {DType::F32, DType::F16}) {
+      for (int v = 0; v < 2; ++v) cases.push_back({m, s, v == 1, v == 1, seed++});
+      cases.push_back({m, s, false, true, seed++});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Exact, DenseTies, ::testing::ValuesIn(tie_table()),
+                         [](const ::testing::TestParamInfo<TieCase>& info) { return tie_name(info.param); });
+
+// One large group of exact ties (cosine D = 1: every score is +-1) cut at many k, with tiles
+// that split the group: the tied ids must come out in ascending order and be the smallest ones.
+TEST(DenseTiesLarge, CosineDim1) {
+  constexpr std::uint64_t kSeed = 4242;
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  Rng rng(kSeed);
+  constexpr std::int64_t kN = 3000;
+  std::vector<float> items(kN);
+  for (float& x : items) x = static_cast<float>(rng.normal());
+  const std::vector<std::int64_t> ids = xmr_test::random_ids(rng, kN, 0, 1000);
+  DenseIndex index({.dim = 1, .metric = Metric::Cosine});
+  index.add(MatrixView<const float>(items.data(), kN / 2, 1), std::span(ids.data(), kN / 2));
+  index.add(MatrixView<const float>(items.data() + kN / 2, kN - kN / 2, 1), std::span(ids.data() + kN / 2, kN - kN / 2));
+  const std::vector<float> queries = {-3.0f, 0.5f};
+  const Reference ref = xmr_test::make_reference(xmr_test::exact_values(MatrixView<const float>(items.data(), kN, 1)), ids,
+                                                 xmr_test::exact_values(MatrixView<const float>(queries.data(), 2, 1)), 1,
+                                                 Metric::Cosine, DType::F32);
+  xmr::Resources res;
+  res.set_tile_caps(1, 97);
+  for (std::int64_t k : {1, 2, 500, 1499, 1500, 1501, 2999, 3000, 3001}) {
+    const std::string ctx = "seed " + std::to_string(kSeed) + ", k " + std::to_string(k);
+    const xmr::SearchResult r = index.search(MatrixView<const float>(queries.data(), 2, 1), k, {.device = Device::Cpu});
+    xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, 0.0, ctx);
+    xmr_test::expect_bit_equal(r, index.search(MatrixView<const float>(queries.data(), 2, 1), k, {.device = Device::Cpu, .resources = &res}), ctx + ", capped");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output views, empty batches, devices, ids.
+
+TEST(DenseSearchInto, StridedOutputMatchesSearch) {
+  constexpr std::uint64_t kSeed = 99;
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  Rng rng(kSeed);
+  constexpr std::int64_t kDim = 16;
+  constexpr std::int64_t kN = 300;
+  constexpr std::int64_t kQ = 7;
+  const std::vector<float> items = xmr_test::random_matrix(rng, kN, kDim);
+  const std::vector<float> queries = xmr_test::random_matrix(rng, kQ, kDim);
+  for (DType storage : {DType::F32, DType::F16}) {
+    DenseIndex index({.dim = kDim, .metric = Metric::InnerProduct, .storage = storage});
+    index.add(MatrixView<const float>(items.data(), kN, kDim));
+    for (std::int64_t k : {1, 13, kN + 4}) {
+      const std::string ctx = std::string("storage ") + xmr::to_string(storage) + ", k " + std::to_string(k);
+      const xmr::SearchResult expected = index.search(MatrixView<const float>(queries.data(), kQ, kDim), k);
+      const std::int64_t id_stride = k + 5;
+      const std::int64_t score_stride = k + 2;
+      constexpr std::int64_t kIdSentinel = -777;
+      constexpr float kScoreSentinel = 12345.0f;
+      std::vector<std::int64_t> out_ids(static_cast<std::size_t>(kQ * id_stride), kIdSentinel);
+      std::vector<float> out_scores(static_cast<std::size_t>(kQ * score_stride), kScoreSentinel);
+      const Device d = index.search_into(MatrixView<const float>(queries.data(), kQ, kDim), k,
+                                         MatrixView<std::int64_t>(out_ids.data(), kQ, k, id_stride),
+                                         MatrixView<float>(out_scores.data(), kQ, k, score_stride));
+      EXPECT_EQ(d, expected.device) << ctx;
+      for (std::int64_t q = 0; q < kQ; ++q) {
+        for (std::int64_t j = 0; j < id_stride; ++j) {
+          const std::int64_t got = out_ids[static_cast<std::size_t>(q * id_stride + j)];
+          if (j < k) {
+            EXPECT_EQ(got, expected.id(q, j)) << ctx << ", query " << q << ", rank " << j;
+          } else {
+            EXPECT_EQ(got, kIdSentinel) << ctx << ": padding of out_ids written, query " << q << ", column " << j;
+          }
+        }
+        for (std::int64_t j = 0; j < score_stride; ++j) {
+          const float got = out_scores[static_cast<std::size_t>(q * score_stride + j)];
+          if (j < k) {
+            EXPECT_EQ(std::memcmp(&got, &expected.scores[static_cast<std::size_t>(q * k + j)], sizeof got), 0)
+                << ctx << ", query " << q << ", rank " << j << ": " << got << " vs " << expected.score(q, j);
+          } else {
+            EXPECT_EQ(got, kScoreSentinel) << ctx << ": padding of out_scores written, query " << q << ", column " << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(DenseSearch, ZeroQueriesGiveAnEmptyResult) {
+  DenseIndex index({.dim = 4, .metric = Metric::Cosine});
+  const std::vector<float> items = {1, 2, 3, 4, -1, 0, 0, 0};
+  index.add(MatrixView<const float>(items.data(), 2, 4));
+  for (std::int64_t k : {1, 5}) {
+    const xmr::SearchResult r = index.search(MatrixView<const float>(nullptr, 0, 4), k);
+    EXPECT_EQ(r.num_queries, 0);
+    EXPECT_EQ(r.k, k);
+    EXPECT_TRUE(r.ids.empty());
+    EXPECT_TRUE(r.scores.empty());
+    const xmr::SearchResult rh = index.search(MatrixView<const half>(nullptr, 0, 4), k, {.device = Device::Cpu});
+    EXPECT_EQ(rh.num_queries, 0);
+    EXPECT_TRUE(rh.ids.empty());
+    EXPECT_EQ(index.search_into(MatrixView<const float>(nullptr, 0, 4), k, MatrixView<std::int64_t>(nullptr, 0, k),
+                                MatrixView<float>(nullptr, 0, k), {.device = Device::Cpu}),
+              Device::Cpu);
+  }
+}
+
+TEST(DenseDevice, AutoWithoutGpuRunsOnCpu) {
+  DenseIndex index({.dim = 2, .metric = Metric::InnerProduct});
+  const std::vector<float> items = {1, 0, 0, 1};
+  index.add(MatrixView<const float>(items.data(), 2, 2));
+  const std::vector<float> q = {1, 2};
+  const xmr::SearchResult r = index.search(MatrixView<const float>(q.data(), 1, 2), 2, {.device = Device::Auto});
+  const xmr::SearchResult r_default = index.search(MatrixView<const float>(q.data(), 1, 2), 2);
+  EXPECT_EQ(index.device(), Device::Auto);
+  const Device expected = xmr::gpu_count() > 0 ? Device::Gpu : Device::Cpu;
+  EXPECT_EQ(r.device, expected) << xmr::device_summary();
+  EXPECT_EQ(r_default.device, expected) << xmr::device_summary();
+  ASSERT_EQ(r.ids, (std::vector<std::int64_t>{1, 0}));
+  EXPECT_EQ(r.scores, (std::vector<float>{2.0f, 1.0f}));
+
+  DenseIndex cpu_index({.dim = 2, .metric = Metric::InnerProduct, .device = Device::Cpu});
+  cpu_index.add(MatrixView<const float>(items.data(), 2, 2));
+  EXPECT_EQ(cpu_index.search(MatrixView<const float>(q.data(), 1, 2), 1).device, Device::Cpu);
+}
+
+TEST(DenseDevice, GpuSearchWithoutGpuIsUnavailable) {
+  if (xmr::gpu_count() > 0) GTEST_SKIP() << "a GPU is present: " << xmr::device_summary();
+  EXPECT_EQ(xmr::gpu_count(), 0);
+  if (!xmr::built_with_cuda()) EXPECT_NE(xmr::device_summary().find("no GPU"), std::string::npos) << xmr::device_summary();
+}
+
+TEST(DenseIds, SequentialIdsFollowTheLargestId) {
+  DenseIndex index({.dim = 2, .metric = Metric::InnerProduct});
+  const std::vector<float> v = {1, 0, 0, 1, 1, 1};
+  index.add(MatrixView<const float>(v.data(), 2, 2));  // ids 0, 1
+  EXPECT_EQ(index.ids(), (std::vector<std::int64_t>{0, 1}));
+  const std::vector<std::int64_t> given = {40, 7};
+  index.add(MatrixView<const float>(v.data(), 2, 2), given);
+  index.add(MatrixView<const half>(xmr_test::to_half(v).data(), 3, 2));  // 41, 42, 43
+  EXPECT_EQ(index.ids(), (std::vector<std::int64_t>{0, 1, 7, 40, 41, 42, 43}));
+  // Largest valid id is 2^63 - 2.
+  const std::vector<std::int64_t> top = {std::numeric_limits<std::int64_t>::max() - 1};
+  index.add(MatrixView<const float>(v.data() + 4, 1, 2), top);
+  EXPECT_EQ(index.size(), 8);
+  const std::vector<float> q = {1, 1};
+  const xmr::SearchResult r = index.search(MatrixView<const float>(q.data(), 1, 2), 3, {.device = Device::Cpu});
+  // Scores: ids 43 and 2^63-2 hold (1,1) -> 2; ties by ascending id.
+  ASSERT_EQ(r.ids, (std::vector<std::int64_t>{43, std::numeric_limits<std::int64_t>::max() - 1, 0}));
+  EXPECT_EQ(r.scores, (std::vector<float>{2.0f, 2.0f, 1.0f}));
+}
+
+TEST(DenseIds, EmptyAddChangesNothing) {
+  DenseIndex index({.dim = 3, .metric = Metric::Cosine});
+  index.add(MatrixView<const float>(nullptr, 0, 3));
+  EXPECT_EQ(index.size(), 0);
+  const std::vector<float> v = {1, 2, 3};
+  index.add(MatrixView<const float>(v.data(), 1, 3));
+  index.add(MatrixView<const float>(nullptr, 0, 3), std::span<const std::int64_t>());
+  index.add(MatrixView<const half>(nullptr, 0, 3));
+  EXPECT_EQ(index.size(), 1);
+  EXPECT_EQ(index.ids(), (std::vector<std::int64_t>{0}));
+}
+
+TEST(DenseIndexBasics, AccessorsAndMove) {
+  DenseIndex index({.dim = 5, .metric = Metric::InnerProduct, .storage = DType::F16, .device = Device::Cpu});
+  EXPECT_EQ(index.dim(), 5);
+  EXPECT_EQ(index.metric(), Metric::InnerProduct);
+  EXPECT_EQ(index.storage(), DType::F16);
+  EXPECT_EQ(index.device(), Device::Cpu);
+  EXPECT_EQ(index.size(), 0);
+  EXPECT_TRUE(index.ids().empty());
+  const std::vector<float> v = {1, 2, 3, 4, 5};
+  index.add(MatrixView<const float>(v.data(), 1, 5));
+  DenseIndex moved(std::move(index));
+  EXPECT_EQ(moved.size(), 1);
+  const xmr::SearchResult r = moved.search(MatrixView<const float>(v.data(), 1, 5), 2);
+  EXPECT_EQ(r.ids, (std::vector<std::int64_t>{0, -1}));
+  EXPECT_EQ(r.score(0, 0), 55.0f);
+  EXPECT_TRUE(std::isinf(r.score(0, 1)) && r.score(0, 1) < 0.0f);
+  DenseIndex assigned({.dim = 1});
+  assigned = std::move(moved);
+  EXPECT_EQ(assigned.dim(), 5);
+  EXPECT_EQ(assigned.search(MatrixView<const float>(v.data(), 1, 5), 1).ids, (std::vector<std::int64_t>{0}));
+}
+
+// fp16 storage keeps every finite binary16 value exactly and the search widens it exactly: a
+// D = 1 inner-product index over all 63488 finite halves (id = bit pattern), queried with 1 and
+// -1, returns each value as its score, in order, -0 tied with +0 (ids ascending).
+TEST(DenseFp16, EveryFiniteHalfValueRoundTrips) {
+  std::vector<half> values;
+  std::vector<std::int64_t> ids;
+  for (std::uint32_t b = 0; b < 0x10000u; ++b) {
+    if ((b & 0x7C00u) == 0x7C00u) continue;  // inf and NaN
+    values.push_back(half{static_cast<std::uint16_t>(b)});
+    ids.push_back(static_cast<std::int64_t>(b));
+  }
+  const auto n = static_cast<std::int64_t>(values.size());
+  ASSERT_EQ(n, 63488);
+  DenseIndex index({.dim = 1, .metric = Metric::InnerProduct, .storage = DType::F16});
+  index.add(MatrixView<const half>(values.data(), n, 1), ids);
+  const std::vector<float> queries = {1.0f, -1.0f};
+  const xmr::SearchResult r = index.search(MatrixView<const float>(queries.data(), 2, 1), n, {.device = Device::Cpu});
+  const Reference ref = xmr_test::make_reference(xmr_test::exact_values(MatrixView<const half>(values.data(), n, 1)), ids,
+                                                 xmr_test::exact_values(MatrixView<const float>(queries.data(), 2, 1)), 1,
+                                                 Metric::InnerProduct, DType::F16);
+  xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, 0.0, "all halves");
+  // Spot checks that do not go through the reference.
+  EXPECT_EQ(r.score(0, 0), 65504.0f);
+  EXPECT_EQ(r.id(0, 0), 0x7BFF);
+  EXPECT_EQ(r.score(1, 0), 65504.0f);
+  EXPECT_EQ(r.id(1, 0), 0xFBFF);
+}
+
+}  // namespace
