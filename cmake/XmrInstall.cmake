@@ -20,5 +20,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/xmrConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/xmrConfig.cmake ${PROJECT_BINARY_DIR}/xmrConfigVersion.cmake
   DESTINATION ${XMR_CMAKE_DIR})
 
+# The .pc file finds its prefix relative to itself, so the install tree is relocatable.
+file(RELATIVE_PATH XMR_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/xmr.pc.in ${PROJECT_BINARY_DIR}/xmr.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/xmr.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
