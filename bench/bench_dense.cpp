@@ -816,7 +816,10 @@ int main(int argc, char** argv) {
 #endif
   benchmark::AddCustomContext("dim", std::to_string(kDim));
   std::string size_list;
-  for (const std::int64_t n : sizes) size_list += (size_list.empty() ? "" : ",") + std::to_string(n);
+  for (const std::int64_t n : sizes) {
+    if (!size_list.empty()) size_list.push_back(',');
+    size_list.append(std::to_string(n));
+  }
   benchmark::AddCustomContext("sizes_n", size_list);
   benchmark::AddCustomContext("data", "random_normal rows normalised to unit length; metric inner product");
   benchmark::AddCustomContext("peak_cpu_sgemm_gflops", fixed(g_peaks.cpu_gemm_flops * 1e-9, 1));
