@@ -23,6 +23,10 @@ struct Context {
   void* scratch(std::size_t bytes);
 };
 
+/// cudaMalloc through the fault-injection hook (xmr/testing.h); throws OutOfMemory naming
+/// `what` and the size.
+void* device_malloc(std::size_t bytes, const char* what);
+
 /// The context of `res` (made on first use: sets the device, creates the stream and handle).
 /// Caller holds res.impl().mutex.
 Context& context_of(Resources& res);

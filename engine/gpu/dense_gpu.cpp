@@ -188,8 +188,7 @@ std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& c
   auto buf = std::make_shared<DeviceBuffer>();
   // Room to grow by appends without re-uploading (up to 2x, within what the snapshot reserved).
   const std::int64_t cap = std::max(snap.size, std::min(2 * snap.size, snap.ids->capacity));
-  check_cuda(cudaMalloc(&buf->ptr, static_cast<std::size_t>(cap) * row_bytes),
-             detail::concat("cudaMalloc(index copy, ", static_cast<std::size_t>(cap) * row_bytes, " bytes)").c_str());
+  buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
   buf->capacity_rows = cap;
   check_cuda(cudaMemcpyAsync(buf->ptr, host, static_cast<std::size_t>(snap.size) * row_bytes,
                              cudaMemcpyHostToDevice, ctx.stream),

@@ -1,11 +1,13 @@
 // Device discovery and per-Resources GPU contexts. With the CUDA runtime linked statically, a
 // machine without a driver or GPU simply reports zero devices.
+#include <atomic>
 #include <cstdlib>
 #include <string>
 
 #include "gpu/context.h"
 #include "gpu/cuda_check.h"
 #include "resources_impl.h"
+#include "xmr/testing.h"
 
 namespace xmr::engine::gpu {
 namespace {
@@ -37,7 +39,22 @@ const Discovery& discovery() {
   return d;
 }
 
+std::atomic<int> g_injected_alloc_failures{0};
+
 }  // namespace
+
+void* device_malloc(std::size_t bytes, const char* what) {
+  int pending = g_injected_alloc_failures.load();
+  while (pending > 0 && !g_injected_alloc_failures.compare_exchange_weak(pending, pending - 1)) {
+  }
+  if (pending > 0) {
+    detail::fail(ErrorCode::OutOfMemory, what, ": out of device memory allocating ", bytes,
+                 " bytes (injected by xmr::testing::fail_next_device_allocations)");
+  }
+  void* p = nullptr;
+  check_cuda(cudaMalloc(&p, bytes), detail::concat(what, " (cudaMalloc of ", bytes, " bytes)").c_str());
+  return p;
+}
 
 int device_count() noexcept {
   try {
@@ -71,7 +88,7 @@ void* Context::scratch(std::size_t bytes) {
     workspace = nullptr;
     workspace_size = 0;
   }
-  check_cuda(cudaMalloc(&workspace, bytes), detail::concat("cudaMalloc(workspace, ", bytes, " bytes)").c_str());
+  workspace = device_malloc(bytes, "GPU workspace");
   workspace_size = bytes;
   return workspace;
 }
@@ -108,3 +125,9 @@ Context& context_of(Resources& res) {
 }
 
 }  // namespace xmr::engine::gpu
+
+namespace xmr::testing {
+void fail_next_device_allocations(int count) noexcept {
+  engine::gpu::g_injected_alloc_failures.store(count > 0 ? count : 0);
+}
+}  // namespace xmr::testing

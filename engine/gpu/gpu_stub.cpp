@@ -1,6 +1,7 @@
 // The GPU backend of a build without CUDA: no devices, and any GPU search is Unavailable.
 #include "common/check.h"
 #include "gpu/gpu_api.h"
+#include "xmr/testing.h"
 
 namespace xmr::engine::gpu {
 
@@ -17,3 +18,7 @@ void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t,
 }
 
 }  // namespace xmr::engine::gpu
+
+namespace xmr::testing {
+void fail_next_device_allocations(int) noexcept {}
+}  // namespace xmr::testing

@@ -7,5 +7,6 @@
 #include "xmr/matrix_view.h"
 #include "xmr/resources.h"
 #include "xmr/synthetic.h"
+#include "xmr/testing.h"
 #include "xmr/types.h"
 #include "xmr/version.h"
