@@ -24,6 +24,7 @@
 //   frac_mem_bw     (N*D*elem_bytes + Q*D*4 + Q*k*12) bytes per second over a measured peak
 //                   memory bandwidth
 //   build_s         seconds to build the index (add, plus one warm-up search)
+//   invol_csw       involuntary context switches of the process per search (contention)
 // CPU peaks: cblas_sgemm 2048^3 (OpenBLAS, all threads) and the larger of a 1 GiB parallel copy
 // (read + write bytes) and a 1 GiB parallel read. GPU peaks need CUDA, which xmr's public API
 // does not expose: in a CUDA build (XMR_BENCH_HAVE_CUDA) the bench measures cublasSgemm,
@@ -42,6 +43,7 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <omp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,6 +96,13 @@ double seconds_since(Clock::time_point t0) {
 }
 
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+
+/// Involuntary context switches of this process so far (all threads).
+long involuntary_context_switches() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_nivcsw;
+}
 
 // ------------------------------------------------------------------------------------------
 // Peaks, measured once per process.
@@ -491,13 +500,22 @@ Dataset& dataset(std::int64_t n, std::int64_t d) {
 
 /// The engine `name` with its index over `ds`, built on first use. Throws when the engine is
 /// unknown or unavailable here (the message says why) or its build fails.
-BuiltEngine& engine_for(Dataset& ds, const std::string& name) {
-  if (auto it = ds.engines.find(name); it != ds.engines.end()) return it->second;
+std::unique_ptr<Engine> make_engine(const std::string& name) {
   const auto& specs = engine_specs();
   const auto spec = std::find_if(specs.begin(), specs.end(),
                                  [&](const EngineSpec& s) { return name == s.name; });
   if (spec == specs.end()) throw std::runtime_error("unknown engine " + name);
-  BuiltEngine built{spec->make(), 0.0};
+  return spec->make();
+}
+
+/// Throws (with the reason) when engine `name` cannot run here; checked before any data is made.
+void require_available(const std::string& name) {
+  if (const std::string why = make_engine(name)->unavailable(); !why.empty()) throw std::runtime_error(why);
+}
+
+BuiltEngine& engine_for(Dataset& ds, const std::string& name) {
+  if (auto it = ds.engines.find(name); it != ds.engines.end()) return it->second;
+  BuiltEngine built{make_engine(name), 0.0};
   if (const std::string why = built.engine->unavailable(); !why.empty()) throw std::runtime_error(why);
   const auto t0 = Clock::now();
   built.engine->build(ds.base.data(), ds.n, ds.d);
@@ -523,6 +541,7 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
   Dataset* ds = nullptr;
   BuiltEngine* be = nullptr;
   try {
+    require_available(c.engine);
     ds = &dataset(c.n, kDim);
     be = &engine_for(*ds, c.engine);
   } catch (const std::exception& e) {
@@ -532,7 +551,18 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
   Engine& engine = *be->engine;
   std::vector<std::int64_t> ids(sz(c.q * c.k));
   std::vector<float> scores(sz(c.q * c.k));
+  if (engine.on_gpu()) {
+    // One untimed search per case: per-shape workspace and library warm-up stay out of the
+    // timing (cheap on a GPU; CPU cases run long enough not to need it).
+    try {
+      engine.search(ds->queries.data(), c.q, c.k, ids.data(), scores.data());
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+      return;
+    }
+  }
   double wall_s = 0.0;
+  const long csw_before = involuntary_context_switches();
   for (auto _ : state) {
     const auto t0 = Clock::now();
     try {
@@ -547,6 +577,7 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
     benchmark::DoNotOptimize(scores.data());
     benchmark::ClobberMemory();
   }
+  const long csw = involuntary_context_switches() - csw_before;
   using benchmark::Counter;
   const double n = static_cast<double>(c.n);
   const double q = static_cast<double>(c.q);
@@ -571,7 +602,10 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
   if (gemm_peak > 0.0) state.counters["frac_gemm_peak"] = Counter(flop / gemm_peak, Counter::kIsIterationInvariantRate);
   if (mem_peak > 0.0) state.counters["frac_mem_bw"] = Counter(bytes / mem_peak, Counter::kIsIterationInvariantRate);
   state.counters["build_s"] = be->build_s;
-  state.counters["threads"] = omp_get_max_threads();
+  state.counters["omp_threads"] = omp_get_max_threads();
+  // Preemptions of this process per search: near 0 on an otherwise idle machine; large values
+  // mean other processes competed for the cores and the timing is pessimistic.
+  state.counters["invol_csw"] = Counter(static_cast<double>(csw), Counter::kAvgIterations);
 }
 
 /// Exact score of database row `x` for query `q` in double, optionally after rounding both to
@@ -637,6 +671,8 @@ void bench_check(benchmark::State& state, const std::string& a, const std::strin
   Engine* ea = nullptr;
   Engine* eb = nullptr;
   try {
+    require_available(a);
+    require_available(b);
     ds = &dataset(n, kDim);
     ea = engine_for(*ds, a).engine.get();
     eb = engine_for(*ds, b).engine.get();
@@ -649,15 +685,18 @@ void bench_check(benchmark::State& state, const std::string& a, const std::strin
   std::vector<std::int64_t> ids_b(sz(nq * k));
   std::vector<float> scores_a(sz(nq * k));
   std::vector<float> scores_b(sz(nq * k));
+  bool searched = false;
   for (auto _ : state) {
     try {
       ea->search(ds->queries.data(), nq, k, ids_a.data(), scores_a.data());
       eb->search(ds->queries.data(), nq, k, ids_b.data(), scores_b.data());
+      searched = true;
     } catch (const std::exception& e) {
       state.SkipWithError(e.what());
-      return;
+      break;
     }
   }
+  if (!searched) return;
   CheckStats st;
   std::vector<double> exact_a;
   std::vector<double> exact_b;
@@ -815,6 +854,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("faiss_version", "not built");
 #endif
   benchmark::AddCustomContext("dim", std::to_string(kDim));
+  benchmark::AddCustomContext("largest_db_bytes_fp32",
+                              std::to_string(*std::max_element(sizes.begin(), sizes.end()) * kDim * 4));
   std::string size_list;
   for (const std::int64_t n : sizes) {
     if (!size_list.empty()) size_list.push_back(',');

@@ -47,7 +47,7 @@ struct KeyLoader {
 template <class Loader>
 __global__ __launch_bounds__(kChunkThreads) void select_chunks_kernel(
     Loader load, std::int64_t len, const std::uint64_t* __restrict__ thresholds, std::int64_t thr_ld,
-    int k, std::uint64_t* __restrict__ out, std::int64_t out_ld) {
+    int k, std::uint64_t* out, std::int64_t out_ld) {  // out may alias the keys (in-place merge)
   using Scan = cub::BlockScan<int, kChunkThreads>;
   using SortSmall = cub::BlockRadixSort<std::uint64_t, kChunkThreads, 1>;
   using SortLarge = cub::BlockRadixSort<std::uint64_t, kChunkThreads, kChunkItems>;

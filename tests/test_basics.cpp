@@ -45,7 +45,9 @@ TEST(Half, ToFloatOfEveryBitPattern) {
     }
     EXPECT_EQ(std::signbit(got), (b & 0x8000u) != 0) << "sign of bits 0x" << std::hex << b;
     // Every non-NaN value survives the round trip bit for bit (including -0 and the infinities).
-    if (!std::isnan(want)) EXPECT_EQ(bits_of(got), bits) << "round trip of bits 0x" << std::hex << b;
+    if (!std::isnan(want)) {
+      EXPECT_EQ(bits_of(got), bits) << "round trip of bits 0x" << std::hex << b;
+    }
   }
 }
 
@@ -271,7 +273,9 @@ TEST(Basics, VersionAndDevices) {
   EXPECT_TRUE(std::regex_match(v, std::regex(R"(\d+\.\d+\.\d+.*)"))) << v;
   EXPECT_FALSE(xmr::device_summary().empty());
   EXPECT_GE(xmr::gpu_count(), 0);
-  if (!xmr::built_with_cuda()) EXPECT_EQ(xmr::gpu_count(), 0);
+  if (!xmr::built_with_cuda()) {
+    EXPECT_EQ(xmr::gpu_count(), 0);
+  }
   const xmr::Resources res;
   EXPECT_EQ(res.device_id(), 0);
   EXPECT_EQ(res.borrowed_stream(), nullptr);

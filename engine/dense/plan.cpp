@@ -10,7 +10,7 @@ PlanResult plan_tiles(const PlanRequest& req, ScratchFn scratch) {
   std::int64_t dr = std::max<std::int64_t>(1, cap(std::min(req.num_rows, req.pref_db_rows), req.cap_db_rows));
   auto fits = [&] { return scratch(qr, dr, req.k, req.dim, req.workers) <= req.budget; };
   // Shrink the database tile first down to a floor, then the query tile, then the rest.
-  const std::int64_t db_floor = std::min<std::int64_t>(dr, std::max<std::int64_t>(req.db_align, 256));
+  const std::int64_t db_floor = std::min<std::int64_t>(dr, std::max<std::int64_t>(req.db_align, req.min_db_rows));
   while (!fits() && dr > db_floor) dr = std::max(db_floor, dr / 2);
   while (!fits() && qr > 1) qr = std::max<std::int64_t>(1, qr / 2);
   while (!fits() && dr > 1) dr = std::max<std::int64_t>(1, dr / 2);

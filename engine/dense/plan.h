@@ -30,6 +30,8 @@ struct PlanRequest {
   std::int64_t cap_query_rows = 0;
   std::int64_t cap_db_rows = 0;
   std::int64_t db_align = 1;  // db_rows is a multiple of this unless it covers all rows
+  std::int64_t min_db_rows = 256;  // shrink the query tile before the database tile below this
+
 };
 
 struct PlanResult {

@@ -30,10 +30,51 @@ std::int64_t round_up(std::int64_t v, std::int64_t a) { return (v + a - 1) / a *
 struct DeviceBuffer {
   void* ptr = nullptr;
   std::int64_t capacity_rows = 0;
+  int device = 0;
   ~DeviceBuffer() {
-    if (ptr != nullptr) (void)cudaFree(ptr);
+    if (ptr == nullptr) return;
+    int current = 0;
+    const bool restore = cudaGetDevice(&current) == cudaSuccess && current != device;
+    if (restore) (void)cudaSetDevice(device);
+    (void)cudaFree(ptr);
+    if (restore) (void)cudaSetDevice(current);
+    (void)cudaGetLastError();  // a failed free must not surface as a later launch's error
   }
 };
+
+/// Restores the calling thread's current device on scope exit.
+class DeviceGuard {
+ public:
+  DeviceGuard() {
+    if (cudaGetDevice(&saved_) != cudaSuccess) {
+      (void)cudaGetLastError();
+      saved_ = -1;
+    }
+  }
+  ~DeviceGuard() {
+    if (saved_ >= 0) (void)cudaSetDevice(saved_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int saved_ = -1;
+};
+
+/// cudaMemcpy2DAsync, or one copy per row when a pitch exceeds what the 2-D copy accepts.
+void copy_rows(void* dst, std::size_t dpitch, const void* src, std::size_t spitch, std::size_t width,
+               std::size_t height, cudaMemcpyKind kind, cudaStream_t stream, const char* what) {
+  constexpr std::size_t kMaxPitch = 0x7FFFFFFF;
+  if (dpitch <= kMaxPitch && spitch <= kMaxPitch) {
+    check_cuda(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, stream), what);
+    return;
+  }
+  for (std::size_t r = 0; r < height; ++r) {
+    check_cuda(cudaMemcpyAsync(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch,
+                               width, kind, stream),
+               what);
+  }
+}
 
 /// Carves aligned sub-buffers out of one workspace allocation.
 class Carver {
@@ -66,7 +107,7 @@ std::int64_t fast_scratch(std::int64_t qt, std::int64_t dt, std::int64_t k, std:
 std::int64_t general_scratch(std::int64_t qt, std::int64_t dt, std::int64_t k, std::int64_t dim, std::int64_t) {
   const std::int64_t items = qt * (k + dt);
   // Two key buffers, the offsets, and CUB's workspace (about one more key buffer).
-  return qt * dim * 4 + qt * dt * 4 + 3 * items * 8 + 2 * (qt + 1) * 4 + (std::int64_t{4} << 20);
+  return qt * dim * 4 + qt * dt * 4 + 3 * items * 8 + 3 * qt * 4 + (std::int64_t{4} << 20);
 }
 
 struct Batch {
@@ -122,31 +163,31 @@ void run_fast(Context& ctx, const DenseSnapshot& snap, const void* db, const Bat
 }
 
 void run_general(Context& ctx, const DenseSnapshot& snap, const void* db, const Batch& b, std::int64_t k,
-                 std::int64_t dt, float* scores, std::uint64_t* seg_a, std::uint64_t* seg_b, int* begin,
-                 int* end, void* sort_ws, std::size_t sort_ws_bytes, std::vector<int>& h_offsets) {
+                 std::int64_t dt, float* scores, std::uint64_t* seg_a, std::uint64_t* seg_b, int* offsets,
+                 void* sort_ws, std::size_t sort_ws_bytes, std::vector<int>& h_offsets) {
   const cudaStream_t s = ctx.stream;
   const std::int64_t ld = k + dt;  // row r of seg_*: [running top-k | tile keys]
+  // Segment bounds depend only on the tile length: one set for full tiles, one for the last.
+  const std::int64_t last = snap.size - (snap.size - 1) / dt * dt;
+  const std::size_t qn = static_cast<std::size_t>(b.qn);
+  for (std::size_t r = 0; r < qn; ++r) {
+    const auto base = static_cast<std::int64_t>(r) * ld;
+    h_offsets[r] = static_cast<int>(base);                          // begin
+    h_offsets[qn + r] = static_cast<int>(base + k + dt);            // end, full tile
+    h_offsets[2 * qn + r] = static_cast<int>(base + k + last);      // end, last tile
+  }
+  check_cuda(cudaMemcpyAsync(offsets, h_offsets.data(), 3 * qn * sizeof(int), cudaMemcpyHostToDevice, s),
+             "cudaMemcpyAsync(segment offsets)");
   check_cuda(cudaMemsetAsync(seg_a, 0xFF, static_cast<std::size_t>(b.qn * ld) * 8, s), "cudaMemsetAsync");
   for (std::int64_t n0 = 0; n0 < snap.size; n0 += dt) {
     const std::int64_t nn = std::min(dt, snap.size - n0);
     gemm_tile(ctx, snap, db, n0, nn, b.queries, b.qn, scores);
     check_cuda(kernels::scores_to_keys(scores, b.qn, nn, nn, n0, seg_a + k, ld, s), "scores_to_keys");
-    for (std::int64_t r = 0; r < b.qn; ++r) {
-      h_offsets[static_cast<std::size_t>(r)] = static_cast<int>(r * ld);
-      h_offsets[static_cast<std::size_t>(b.qn + r)] = static_cast<int>(r * ld + k + nn);
-    }
-    // h_offsets is reused next tile: the copy must finish before the host rewrites it.
-    check_cuda(cudaMemcpyAsync(begin, h_offsets.data(), static_cast<std::size_t>(b.qn) * sizeof(int),
-                               cudaMemcpyHostToDevice, s), "cudaMemcpyAsync(offsets)");
-    check_cuda(cudaMemcpyAsync(end, h_offsets.data() + b.qn, static_cast<std::size_t>(b.qn) * sizeof(int),
-                               cudaMemcpyHostToDevice, s), "cudaMemcpyAsync(offsets)");
-    check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
-    check_cuda(kernels::segmented_sort_keys(seg_a, seg_b, b.qn * ld, b.qn, begin, end, sort_ws, sort_ws_bytes, s),
+    const int* end = offsets + (nn == dt ? qn : 2 * qn);
+    check_cuda(kernels::segmented_sort_keys(seg_a, seg_b, b.qn * ld, b.qn, offsets, end, sort_ws, sort_ws_bytes, s),
                "segmented_sort_keys");
-    check_cuda(cudaMemcpy2DAsync(seg_a, static_cast<std::size_t>(ld) * 8, seg_b, static_cast<std::size_t>(ld) * 8,
-                                 static_cast<std::size_t>(k) * 8, static_cast<std::size_t>(b.qn),
-                                 cudaMemcpyDeviceToDevice, s),
-               "cudaMemcpy2DAsync(running top-k)");
+    copy_rows(seg_a, static_cast<std::size_t>(ld) * 8, seg_b, static_cast<std::size_t>(ld) * 8,
+              static_cast<std::size_t>(k) * 8, qn, cudaMemcpyDeviceToDevice, s, "copy of the running top-k");
   }
 }
 
@@ -185,10 +226,22 @@ std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& c
       return slot;
     }
   }
+  // Growth by appends (same lineage) reserves 50% headroom so that later appends upload only
+  // their rows; a first upload or a rebuild takes exactly what it needs. The cache's old copy is
+  // released first (searches still using it hold their own reference).
+  const bool growing = slot && slot->lineage == snap.lineage;
+  slot.reset();
   auto buf = std::make_shared<DeviceBuffer>();
-  // Room to grow by appends without re-uploading (up to 2x, within what the snapshot reserved).
-  const std::int64_t cap = std::max(snap.size, std::min(2 * snap.size, snap.ids->capacity));
-  buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
+  buf->device = ctx.device;
+  std::int64_t cap = growing ? std::min(snap.size + snap.size / 2, snap.ids->capacity) : snap.size;
+  cap = std::max(cap, snap.size);
+  try {
+    buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::OutOfMemory || cap == snap.size) throw;
+    cap = snap.size;
+    buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
+  }
   buf->capacity_rows = cap;
   check_cuda(cudaMemcpyAsync(buf->ptr, host, static_cast<std::size_t>(snap.size) * row_bytes,
                              cudaMemcpyHostToDevice, ctx.stream),
@@ -204,8 +257,8 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
                   std::int64_t num_queries, std::int64_t k, Resources& res, std::uint64_t* out_keys) {
   Resources::Impl& r = res.impl();
   std::lock_guard lock(r.mutex);
-  Context& ctx = context_of(res);
-  const std::shared_ptr<DeviceMatrix> db = resident(snap, mirrors, ctx);
+  const DeviceGuard device_guard;  // the caller's current device is restored on return
+  (void)cudaGetLastError();        // an earlier, unrelated error must not be blamed on this call
 
   const bool fast = k <= kernels::kFastMaxK;
   PlanRequest req;
@@ -215,10 +268,18 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   req.dim = snap.dim;
   req.budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes, INT64_MAX));
   req.pref_query_rows = std::min<std::int64_t>(1024, kernels::kMaxLaunchRows);
-  req.pref_db_rows = std::int64_t{1} << 16;
   req.cap_query_rows = r.max_query_rows;
   req.cap_db_rows = r.max_db_rows;
-  req.db_align = fast ? kernels::kChunkSize : 256;
+  if (fast) {
+    req.pref_db_rows = std::int64_t{1} << 16;
+    req.db_align = kernels::kChunkSize;
+  } else {
+    // Each tile re-sorts k + tile keys per query: keep tiles at least as long as k, and give up
+    // query rows first.
+    req.pref_db_rows = std::max<std::int64_t>(std::int64_t{1} << 16, k);
+    req.min_db_rows = std::max<std::int64_t>(4096, k);
+    req.db_align = 256;
+  }
   PlanResult pr = plan_tiles(req, fast ? &fast_scratch : &general_scratch);
   const std::int64_t need = fast ? fast_scratch(1, 1, k, snap.dim, 1) : general_scratch(1, 1, k, snap.dim, 1);
   XMR_CHECK(pr.fits, OutOfMemory, "k (= ", k, ") needs ", need, " bytes of GPU scratch, above the workspace budget (= ",
@@ -241,9 +302,12 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   if (fast) {
     total += fast_levels_bytes(qt, dt, k);
   } else {
-    total += 2 * round_up(qt * (k + dt) * 8, kAlign) + 2 * round_up((qt + 1) * 4, kAlign) +
+    total += 2 * round_up(qt * (k + dt) * 8, kAlign) + round_up(3 * qt * 4, kAlign) +
              round_up(static_cast<std::int64_t>(sort_ws_bytes), kAlign);
   }
+  // Everything is validated and planned: only now touch the device.
+  Context& ctx = context_of(res);
+  const std::shared_ptr<DeviceMatrix> db = resident(snap, mirrors, ctx);
   Carver carve(ctx.scratch(static_cast<std::size_t>(total)));
   void* d_queries = carve.take<char>(static_cast<std::int64_t>(qbytes));
   float* d_scores = carve.take<float>(qt * dt);
@@ -252,8 +316,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   std::uint64_t* run = nullptr;
   std::uint64_t* seg_a = nullptr;
   std::uint64_t* seg_b = nullptr;
-  int* d_begin = nullptr;
-  int* d_end = nullptr;
+  int* d_offsets = nullptr;
   void* sort_ws = nullptr;
   std::vector<int> h_offsets;
   if (fast) {
@@ -263,10 +326,9 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   } else {
     seg_a = carve.take<std::uint64_t>(qt * (k + dt));
     seg_b = carve.take<std::uint64_t>(qt * (k + dt));
-    d_begin = carve.take<int>(qt + 1);
-    d_end = carve.take<int>(qt + 1);
+    d_offsets = carve.take<int>(3 * qt);
     sort_ws = carve.take<char>(static_cast<std::int64_t>(sort_ws_bytes));
-    h_offsets.resize(static_cast<std::size_t>(2 * qt));
+    h_offsets.resize(static_cast<std::size_t>(3 * qt));
   }
   XMR_INVARIANT(carve.used() <= static_cast<std::size_t>(total));
 
@@ -284,15 +346,14 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
       result = run;
       result_ld = 2 * k;
     } else {
-      run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_begin, d_end, sort_ws,
+      run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_offsets, sort_ws,
                   sort_ws_bytes, h_offsets);
       result = seg_a;
       result_ld = k + dt;
     }
-    check_cuda(cudaMemcpy2DAsync(out_keys + q0 * k, static_cast<std::size_t>(k) * 8, result,
-                                 static_cast<std::size_t>(result_ld) * 8, static_cast<std::size_t>(k) * 8,
-                                 static_cast<std::size_t>(b.qn), cudaMemcpyDeviceToHost, ctx.stream),
-               "cudaMemcpy2DAsync(results)");
+    copy_rows(out_keys + q0 * k, static_cast<std::size_t>(k) * 8, result, static_cast<std::size_t>(result_ld) * 8,
+              static_cast<std::size_t>(k) * 8, static_cast<std::size_t>(b.qn), cudaMemcpyDeviceToHost, ctx.stream,
+              "copy of the results");
     // The query buffer is rewritten next batch and the results are read by the host.
     check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
   }

@@ -24,6 +24,9 @@ struct ContextDeleter {
 
 /// Number of usable devices (0 without CUDA, driver or GPU). Never throws; cached.
 int device_count() noexcept;
+/// True when device `ordinal` exists and can run xmr's kernels (compute capability >= 8.0, the
+/// oldest architecture the build embeds code for); otherwise sets `why`.
+bool device_usable(int ordinal, std::string* why);
 /// Human-readable description of the GPUs or of why there are none.
 std::string describe();
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "gpu/context.h"
 #include "gpu/cuda_check.h"
@@ -12,9 +13,13 @@
 namespace xmr::engine::gpu {
 namespace {
 
+constexpr int kMinComputeMajor = 8;
+
 struct Discovery {
   int count = 0;
   std::string why_none;
+  std::vector<int> major;  // compute capability per device
+  std::vector<int> minor;
 };
 
 const Discovery& discovery() {
@@ -34,6 +39,16 @@ const Discovery& discovery() {
     }
     r.count = n;
     if (n == 0) r.why_none = "no CUDA device present";
+    for (int i = 0; i < n; ++i) {
+      int ma = 0;
+      int mi = 0;
+      if (cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, i) != cudaSuccess ||
+          cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, i) != cudaSuccess) {
+        (void)cudaGetLastError();
+      }
+      r.major.push_back(ma);
+      r.minor.push_back(mi);
+    }
     return r;
   }();
   return d;
@@ -62,6 +77,26 @@ int device_count() noexcept {
   } catch (...) {
     return 0;
   }
+}
+
+bool device_usable(int ordinal, std::string* why) {
+  const Discovery& d = discovery();
+  if (ordinal < 0 || ordinal >= d.count) {
+    if (why != nullptr) {
+      *why = d.count == 0 ? "no GPU (" + d.why_none + ")"
+                          : detail::concat("device ", ordinal, " does not exist (", d.count, " GPU(s))");
+    }
+    return false;
+  }
+  const auto i = static_cast<std::size_t>(ordinal);
+  if (d.major[i] < kMinComputeMajor) {
+    if (why != nullptr) {
+      *why = detail::concat("GPU ", ordinal, " is sm_", d.major[i], d.minor[i], "; xmr's kernels need sm_",
+                            kMinComputeMajor, "0 or newer");
+    }
+    return false;
+  }
+  return true;
 }
 
 std::string describe() {

@@ -10,6 +10,11 @@ void ContextDeleter::operator()(Context* c) const noexcept { delete c; }
 
 int device_count() noexcept { return 0; }
 
+bool device_usable(int, std::string* why) {
+  if (why != nullptr) *why = "this build of xmr has no CUDA backend";
+  return false;
+}
+
 std::string describe() { return "no GPU (this build of xmr has no CUDA backend)"; }
 
 void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t, std::int64_t,

@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "common/check.h"
@@ -42,15 +43,13 @@ namespace {
 constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
 
 Device resolve_device(Device requested, const Resources& res) {
-  const int count = engine::gpu::device_count();
+  std::string why;
   switch (requested) {
     case Device::Cpu: return Device::Cpu;
-    case Device::Auto: return count > res.device_id() ? Device::Gpu : Device::Cpu;
+    case Device::Auto: return engine::gpu::device_usable(res.device_id(), &why) ? Device::Gpu : Device::Cpu;
     case Device::Gpu:
-      XMR_CHECK(count > 0, Unavailable, "device (= gpu) requested but no GPU is usable: ",
-                engine::gpu::describe());
-      XMR_CHECK(res.device_id() < count, Unavailable, "resources.device_id (= ", res.device_id(),
-                ") but only ", count, " GPU(s) are usable");
+      XMR_CHECK(engine::gpu::device_usable(res.device_id(), &why), Unavailable,
+                "device (= gpu) requested but GPU ", res.device_id(), " is not usable: ", why);
       return Device::Gpu;
   }
   detail::fail(ErrorCode::InvalidArgument, "device (= ", static_cast<int>(requested), ") is not a Device value");
@@ -116,7 +115,9 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k,
 
   return detail::translate_bad_alloc("DenseIndex::search", [&] {
     const std::size_t elems = detail::to_size(detail::mul_checked(nq, dim, "queries.rows x dim"));
-    const std::size_t nkeys = detail::to_size(detail::mul_checked(nq, k, "queries.rows x k"));
+    // Backends select min(k, N) per query; slots past N are padding, filled here.
+    const std::int64_t kb = std::min(k, s->size);
+    const std::size_t nkeys = detail::to_size(detail::mul_checked(nq, kb, "queries.rows x k"));
     std::vector<float> qf;
     std::vector<std::uint16_t> qh;
     if (options.storage == DType::F32) {
@@ -133,19 +134,19 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k,
     }
     std::vector<std::uint64_t> keys(nkeys);
     if (device == Device::Cpu) {
-      engine::cpu::dense_search(*s, qf.data(), nq, k, res, keys.data());
+      engine::cpu::dense_search(*s, qf.data(), nq, kb, res, keys.data());
     } else {
       const void* qp = options.storage == DType::F32 ? static_cast<const void*>(qf.data())
                                                      : static_cast<const void*>(qh.data());
-      engine::gpu::dense_search(*s, mirrors, qp, nq, k, res, keys.data());
+      engine::gpu::dense_search(*s, mirrors, qp, nq, kb, res, keys.data());
     }
     const std::int64_t* ids = s->id_data();
     for (std::int64_t q = 0; q < nq; ++q) {
       std::int64_t* oid = out_ids.row(q);
       float* osc = out_scores.row(q);
-      const std::uint64_t* kr = keys.data() + q * k;
+      const std::uint64_t* kr = keys.data() + q * kb;
       for (std::int64_t j = 0; j < k; ++j) {
-        const std::uint64_t key = kr[j];
+        const std::uint64_t key = j < kb ? kr[j] : kernels::kEmptyKey;
         if (key == kernels::kEmptyKey) {
           oid[j] = -1;
           osc[j] = -std::numeric_limits<float>::infinity();

@@ -105,6 +105,13 @@ Reference make_reference(std::span<const double> items, std::span<const std::int
                          std::span<const double> queries, std::int64_t dim, xmr::Metric metric,
                          xmr::DType storage);
 
+/// Bound on |fp32 dot product - exact dot product| / (|q| |x|) for D-dimensional vectors, for
+/// any summation order, with or without FMA: gamma_D = D u / (1 - D u) with u = 2^-24, plus one
+/// rounding of the result; (D + 2) u covers both.
+inline double accumulation_tolerance(std::int64_t dim) {
+  return static_cast<double>(dim + 2) * 0x1.0p-24;
+}
+
 /// A [num_queries x k] result in (possibly strided) host memory.
 struct ResultView {
   const std::int64_t* ids = nullptr;

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""PyTorch baseline for exact dense top-k search on a GPU: torch.mm + torch.topk.
+
+The same shapes as bench_dense: N in {1e5, 1e6}, D = 512, Q in {1, 100, 1000}, k in {10, 100},
+fp32 and fp16, on random normal vectors normalised to unit length (the same distribution as
+bench_dense, from torch's generator, so not the same bytes). The database lives on the GPU, as
+xmr's device mirror does after its first search. One search mirrors what xmr's
+DenseIndex::search does for its caller: copy the queries from host memory, score the database
+in chunks (torch.mm, at most --chunk-bytes of scores at a time), keep a running top-k per query
+(torch.topk on each chunk, then on the merged candidates), and copy ids and scores back to host
+memory. fp16 scores come out of torch.mm as fp16 (cuBLAS accumulates in fp32 internally).
+
+Timing: CUDA events around each whole search, after warm-up searches; the reported time is the
+median of the repeats. Output is Google Benchmark-shaped JSON (names
+`dense/torch_fp32/N:<n>/Q:<q>/k:<k>`, real_time in ms, counters queries_per_s and gflops) so
+bench/summarize.py reads it beside bench_dense's.
+
+Usage: torch_dense.py --out torch_dense.json [--quick] [--device cuda:0]
+XMR_BENCH_QUICK=1 in the environment is the same as --quick (N = 1e5 only).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+
+DIM = 512
+SIZES = [100_000, 1_000_000]
+NUM_QUERIES = [1, 100, 1000]
+NUM_RESULTS = [10, 100]
+
+
+def make_unit_rows(torch, rows, dim, seed, device):
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    x = torch.randn(rows, dim, generator=gen, device=device, dtype=torch.float32)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def search(torch, db, queries_host, k, chunk_rows):
+    """Top-k by inner product of host queries against the device database; host results."""
+    q = queries_host.to(db.device).to(db.dtype)
+    best_s = best_i = None
+    for start in range(0, db.shape[0], chunk_rows):
+        scores = torch.mm(q, db[start:start + chunk_rows].t())
+        s, i = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+        i = i + start
+        if best_s is None:
+            best_s, best_i = s, i
+        else:
+            cat_s = torch.cat([best_s, s], dim=1)
+            cat_i = torch.cat([best_i, i], dim=1)
+            best_s, pos = torch.topk(cat_s, k, dim=1)
+            best_i = torch.gather(cat_i, 1, pos)
+    return best_i.cpu(), best_s.float().cpu()
+
+
+def time_search(torch, db, queries_host, k, chunk_rows, warmup, min_repeats, max_repeats, target_s):
+    for _ in range(warmup):
+        search(torch, db, queries_host, k, chunk_rows)
+    torch.cuda.synchronize(db.device)
+    start = torch.cuda.Event(enable_timing=True)
+    stop = torch.cuda.Event(enable_timing=True)
+    times_ms = []
+    while len(times_ms) < max_repeats:
+        start.record()
+        search(torch, db, queries_host, k, chunk_rows)
+        stop.record()
+        stop.synchronize()
+        times_ms.append(start.elapsed_time(stop))
+        if len(times_ms) >= min_repeats and sum(times_ms) >= target_s * 1e3:
+            break
+    return statistics.median(times_ms), len(times_ms)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="JSON file to write")
+    ap.add_argument("--device", default="cuda:0")
+    ap.add_argument("--quick", action="store_true", help="N = 1e5 only")
+    ap.add_argument("--chunk-bytes", type=int, default=512 << 20,
+                    help="most bytes of scores per chunk (default 512 MiB, xmr's default workspace)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--min-repeats", type=int, default=5)
+    ap.add_argument("--max-repeats", type=int, default=50)
+    ap.add_argument("--target-seconds", type=float, default=1.0,
+                    help="repeat until this much time was measured (within the repeat bounds)")
+    args = ap.parse_args(argv)
+    quick = args.quick or os.environ.get("XMR_BENCH_QUICK", "0") not in ("", "0")
+
+    import torch  # imported here so --help works without torch
+
+    if not torch.cuda.is_available():
+        sys.exit("torch_dense: torch.cuda.is_available() is False: no GPU baseline")
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as in cublasSgemm's default
+
+    sizes = SIZES[:1] if quick else SIZES
+    queries_all = make_unit_rows(torch, max(NUM_QUERIES), DIM, 2, device).cpu()
+    benchmarks = []
+    for n in sizes:
+        base = make_unit_rows(torch, n, DIM, 1, device)
+        for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+            db = base.to(dtype).contiguous()
+            for q in NUM_QUERIES:
+                queries = queries_all[:q].contiguous()
+                elem = 4 if dtype == torch.float32 else 2
+                chunk_rows = max(1, min(n, args.chunk_bytes // (q * elem)))
+                for k in NUM_RESULTS:
+                    ms, reps = time_search(torch, db, queries, k, chunk_rows, args.warmup,
+                                           args.min_repeats, args.max_repeats, args.target_seconds)
+                    sec = ms * 1e-3
+                    name = f"dense/torch_{dtype_name}/N:{n}/Q:{q}/k:{k}"
+                    benchmarks.append({
+                        "name": name, "run_name": name, "run_type": "iteration",
+                        "iterations": reps, "real_time": ms, "cpu_time": ms, "time_unit": "ms",
+                        "queries_per_s": q / sec,
+                        "gflops": 2.0 * q * n * DIM / sec * 1e-9,
+                        "bytes_per_second": (n * DIM * elem + q * DIM * 4 + q * k * 12) / sec,
+                        "chunk_rows": chunk_rows,
+                    })
+                    print(f"{name}: {ms:.3f} ms (median of {reps}), {q / sec:,.0f} q/s", flush=True)
+            del db
+        del base
+        torch.cuda.empty_cache()
+
+    context = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "torch_version": torch.__version__,
+        "torch_cuda": str(torch.version.cuda),
+        "gpu_name": torch.cuda.get_device_name(device),
+        "dim": str(DIM),
+        "sizes_n": ",".join(str(n) for n in sizes),
+        "timing": "CUDA events around each search (host queries in, host results out), "
+                  "median of repeats after warm-up",
+        "chunk_bytes": str(args.chunk_bytes),
+        "data": "torch.randn rows normalised to unit length; metric inner product",
+    }
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump({"context": context, "benchmarks": benchmarks}, f, indent=1)
+    print(f"torch_dense: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
