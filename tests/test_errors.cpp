@@ -28,6 +28,10 @@ constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
+/// Called after every expected error (the ErrorsTest fixture installs a check that its indexes
+/// are unchanged and still answer as before).
+std::function<void()> g_after_error;
+
 /// Runs `f`, which must throw xmr::Error with `code` and a message containing every needle.
 void expect_error(const std::function<void()>& f, ErrorCode code, std::initializer_list<std::string_view> needles,
                   const char* statement) {
@@ -39,6 +43,10 @@ void expect_error(const std::function<void()>& f, ErrorCode code, std::initializ
     for (std::string_view needle : needles) {
       EXPECT_NE(msg.find(needle), std::string::npos)
           << statement << "\n  message \"" << msg << "\" does not contain \"" << needle << "\"";
+    }
+    if (g_after_error) {
+      SCOPED_TRACE(std::string("after: ") + statement);
+      g_after_error();
     }
     return;
   } catch (const std::exception& e) {
@@ -74,11 +82,12 @@ class ErrorsTest : public ::testing::Test {
     ip16_.add(MatrixView<const float>(items_.data(), 20, kDim), ids_);
     before_cosine_ = snapshot(cosine_);
     before_ip16_ = snapshot(ip16_);
+    g_after_error = [this] { check_unchanged(); };
   }
 
   void TearDown() override {
-    expect_unchanged(cosine_, before_cosine_, "cosine index");
-    expect_unchanged(ip16_, before_ip16_, "fp16 inner-product index");
+    g_after_error = nullptr;
+    check_unchanged();
   }
 
   Snapshot snapshot(const DenseIndex& index) const {
@@ -94,8 +103,8 @@ class ErrorsTest : public ::testing::Test {
     EXPECT_EQ(0, std::memcmp(now.result.scores.data(), before.result.scores.data(), before.result.scores.size() * sizeof(float)));
   }
 
-  /// Checks both indexes now (TearDown checks them again at the end).
-  void check_unchanged() {
+  /// Checks both indexes now (done after every expected error and at the end of each test).
+  void check_unchanged() const {
     expect_unchanged(cosine_, before_cosine_, "cosine index");
     expect_unchanged(ip16_, before_ip16_, "fp16 inner-product index");
   }
@@ -123,7 +132,6 @@ TEST_F(ErrorsTest, DimensionMismatch) {
   EXPECT_XMR_ERROR(ip16_.search(MatrixView<const half>(h.data(), 2, 6), 1), ErrorCode::InvalidArgument,
                    "queries.cols (= 6)");
   EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(h.data(), 6, 2)), ErrorCode::InvalidArgument, "vectors.cols (= 2)");
-  check_unchanged();
 }
 
 TEST_F(ErrorsTest, BadK) {
@@ -138,7 +146,6 @@ TEST_F(ErrorsTest, BadK) {
                    ErrorCode::InvalidArgument, "k (= 0)");
   // k above the number of items is fine (padding).
   EXPECT_NO_THROW((void)cosine_.search(probe(), 1000));
-  check_unchanged();
 }
 
 TEST_F(ErrorsTest, NonFiniteValues) {
@@ -166,7 +173,6 @@ TEST_F(ErrorsTest, NonFiniteValues) {
   // A NaN in the padding of a strided view is never read.
   std::vector<float> strided = {1, 2, 3, 4, kNan, 5, 6, 7, 8, kNan};
   EXPECT_NO_THROW((void)cosine_.search(MatrixView<const float>(strided.data(), 2, kDim, 5), 1));
-  check_unchanged();
 }
 
 TEST_F(ErrorsTest, ZeroNormUnderCosine) {
@@ -179,7 +185,6 @@ TEST_F(ErrorsTest, ZeroNormUnderCosine) {
   const std::vector<half> h = xmr_test::to_half(v);
   EXPECT_XMR_ERROR(cosine_.search(MatrixView<const half>(h.data(), 3, kDim), 1), ErrorCode::InvalidArgument,
                    "queries[1]", "zero norm");
-  check_unchanged();
 }
 
 TEST(Errors, ZeroNormAllowedUnderInnerProduct) {
@@ -229,7 +234,6 @@ TEST_F(ErrorsTest, NullAndMisalignedPointers) {
   const auto* misaligned_h = reinterpret_cast<const half*>(buf + 1);
   EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(misaligned_h, 1, kDim)), ErrorCode::InvalidArgument,
                    "vectors.data", "not aligned");
-  check_unchanged();
 }
 
 TEST_F(ErrorsTest, BadShapes) {
@@ -246,7 +250,6 @@ TEST_F(ErrorsTest, BadShapes) {
                    ErrorCode::InvalidArgument, "queries.space");
   EXPECT_XMR_ERROR(cosine_.add(MatrixView<const float>(v.data(), 1, kDim, -1, xmr::MemorySpace::Device)),
                    ErrorCode::InvalidArgument, "vectors.space");
-  check_unchanged();
 }
 
 TEST_F(ErrorsTest, BadIds) {
@@ -269,7 +272,6 @@ TEST_F(ErrorsTest, BadIds) {
   EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, -3, 2}), ErrorCode::InvalidArgument, "ids[1] (= -3)");
   EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, 2, kMaxI64}), ErrorCode::InvalidArgument,
                    "ids[2] (= 9223372036854775807)");
-  check_unchanged();
 }
 
 // An empty id span with a non-empty batch is a size mismatch, not "no ids given".
@@ -279,7 +281,6 @@ TEST_F(ErrorsTest, EmptyIdsForNonEmptyBatch) {
                    ErrorCode::InvalidArgument, "ids.size() (= 0)", "vectors.rows() (= 3)");
   EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(xmr_test::to_half(v).data(), 3, kDim), std::span<const std::int64_t>()),
                    ErrorCode::InvalidArgument, "ids.size() (= 0)", "vectors.rows() (= 3)");
-  check_unchanged();
 }
 
 TEST(Errors, SequentialIdsPastTheLargestId) {
@@ -301,7 +302,6 @@ TEST_F(ErrorsTest, Fp16Overflow) {
   v[kDim + 2] = 65520.0f;  // rounds to inf in binary16
   EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 2, kDim)), ErrorCode::InvalidArgument,
                    "vectors[1]", "65520");
-  check_unchanged();
   // 65504 is the largest finite half: accepted. Under cosine, normalisation keeps values in range.
   DenseIndex ok({.dim = kDim, .metric = Metric::InnerProduct, .storage = DType::F16});
   v[kDim + 2] = 65504.0f;
@@ -319,7 +319,6 @@ TEST_F(ErrorsTest, GpuWithoutGpuIsUnavailable) {
   gpu_index.add(MatrixView<const float>(items_.data(), 2, kDim));
   EXPECT_XMR_ERROR(gpu_index.search(probe(), 2), ErrorCode::Unavailable, "device (= gpu)");
   EXPECT_EQ(gpu_index.search(probe(), 2, {.device = Device::Cpu}).device, Device::Cpu);
-  check_unchanged();
 }
 
 TEST(Errors, BadIndexOptions) {
@@ -351,15 +350,37 @@ TEST(Errors, BadResources) {
 }
 
 // A k whose scratch cannot fit the workspace budget is OutOfMemory naming k and the budget; the
-// same call with the default budget works.
-TEST_F(ErrorsTest, WorkspaceTooSmallForK) {
+// same call with the default budget works. (The backends select min(k, N): N must be large too.
+// At N = k = 50000 one query needs 3 x (2k + 64) keys = 2.4 MB on any thread count.)
+TEST(Errors, WorkspaceTooSmallForK) {
+  constexpr std::int64_t kN = 50000;
+  std::vector<float> v(kN);
+  for (std::int64_t i = 0; i < kN; ++i) v[static_cast<std::size_t>(i)] = static_cast<float>(i % 97) - 48.0f;
+  DenseIndex index({.dim = 1, .metric = Metric::InnerProduct});
+  index.add(MatrixView<const float>(v.data(), kN, 1));
+  const float q = 1.0f;
   xmr::Resources res;
   res.set_workspace_bytes(std::size_t{1} << 20);
-  EXPECT_XMR_ERROR(cosine_.search(probe(), 1'000'000, {.device = Device::Cpu, .resources = &res}), ErrorCode::OutOfMemory,
-                   "k (= 1000000)", "workspace");
-  const xmr::SearchResult r = cosine_.search(probe(), 1'000'000, {.device = Device::Cpu});
-  EXPECT_EQ(r.id(0, 20), -1);
-  check_unchanged();
+  EXPECT_XMR_ERROR(index.search(MatrixView<const float>(&q, 1, 1), kN, {.device = Device::Cpu, .resources = &res}),
+                   ErrorCode::OutOfMemory, "k (= 50000)", "workspace");
+  EXPECT_XMR_ERROR(index.search(MatrixView<const float>(&q, 1, 1), 1'000'000, {.device = Device::Cpu, .resources = &res}),
+                   ErrorCode::OutOfMemory, "workspace");
+  // The same Resources still serves a search that fits, and the default budget serves this one.
+  EXPECT_EQ(index.search(MatrixView<const float>(&q, 1, 1), 10, {.device = Device::Cpu, .resources = &res}).id(0, 0), 96);
+  const xmr::SearchResult r = index.search(MatrixView<const float>(&q, 1, 1), kN, {.device = Device::Cpu});
+  EXPECT_EQ(r.id(0, 0), 96);        // the first row holding 48
+  EXPECT_EQ(r.score(0, 0), 48.0f);
+  EXPECT_EQ(r.score(0, kN - 1), -48.0f);
+}
+
+// Device out-of-memory (injected): OutOfMemory, the index unchanged, and the next search works.
+TEST_F(ErrorsTest, DeviceOutOfMemoryLeavesIndexUsable) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  xmr::testing::fail_next_device_allocations(1);
+  EXPECT_XMR_ERROR(cosine_.search(probe(), 7, {.device = Device::Gpu}), ErrorCode::OutOfMemory);
+  xmr::testing::fail_next_device_allocations(0);
+  const xmr::SearchResult gpu = cosine_.search(probe(), 7, {.device = Device::Gpu});
+  EXPECT_EQ(gpu.ids, before_cosine_.result.ids);
 }
 
 TEST_F(ErrorsTest, BadOutputViews) {
@@ -382,7 +403,6 @@ TEST_F(ErrorsTest, BadOutputViews) {
   EXPECT_XMR_ERROR(run(MatrixView<std::int64_t>(reinterpret_cast<std::int64_t*>(buf + 4), 3, kK), good_scores),
                    ErrorCode::InvalidArgument, "out_ids.data", "not aligned");
   EXPECT_NO_THROW((void)run(good_ids, good_scores));
-  check_unchanged();
 }
 
 TEST(Errors, SyntheticSpec) {

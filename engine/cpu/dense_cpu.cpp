@@ -74,7 +74,9 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
   for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
     const std::int64_t qn = std::min(qt, num_queries - q0);
     const float* qp = queries + q0 * dim;
-#pragma omp parallel num_threads(static_cast<int>(workers))
+    // Small tiles are not worth waking the thread pool for.
+    const bool parallel = qn * n * dim >= (std::int64_t{1} << 20);
+#pragma omp parallel num_threads(static_cast<int>(workers)) if (parallel)
     {
       const int t = omp_get_thread_num();
       const int nt = omp_get_num_threads();

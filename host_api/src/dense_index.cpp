@@ -30,8 +30,9 @@ struct DenseIndex::Impl {
     return snap;
   }
 
+  /// `ids` null: sequential ids; otherwise exactly vectors.rows() ids are required.
   template <class T>
-  void add(MatrixView<const T> vectors, const std::int64_t* ids, std::int64_t num_ids);
+  void add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids);
 
   template <class T>
   Device search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
@@ -58,13 +59,14 @@ Device resolve_device(Device requested, const Resources& res) {
 }  // namespace
 
 template <class T>
-void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::int64_t* ids, std::int64_t num_ids) {
+void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids) {
   const std::int64_t dim = options.dim;
   engine::check_input_view(vectors, "vectors", dim);
-  if (ids != nullptr || num_ids != 0) {
+  if (ids != nullptr) {
+    const auto num_ids = static_cast<std::int64_t>(ids->size());
     XMR_EXPECTS(num_ids == vectors.rows(), "ids.size() (= ", num_ids, ") must equal vectors.rows() (= ",
                 vectors.rows(), ")");
-    XMR_EXPECTS(ids != nullptr || num_ids == 0, "ids.data() (= null) with size ", num_ids);
+    XMR_EXPECTS(ids->data() != nullptr || num_ids == 0, "ids.data() (= null) with size ", num_ids);
   }
   const std::int64_t n = vectors.rows();
   detail::translate_bad_alloc("DenseIndex::add", [&] {
@@ -85,7 +87,7 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::int64_t* ids,
     std::vector<std::int64_t> seq;
     std::span<const std::int64_t> id_span;
     if (ids != nullptr) {
-      id_span = std::span<const std::int64_t>(ids, detail::to_size(n));
+      id_span = *ids;
     } else {
       seq.resize(detail::to_size(n));
       engine::sequential_ids(*cur, seq);
@@ -182,14 +184,13 @@ DenseIndex::~DenseIndex() = default;
 DenseIndex::DenseIndex(DenseIndex&&) noexcept = default;
 DenseIndex& DenseIndex::operator=(DenseIndex&&) noexcept = default;
 
-void DenseIndex::add(MatrixView<const float> vectors) { impl_->add(vectors, nullptr, 0); }
-void DenseIndex::add(MatrixView<const half> vectors) { impl_->add(vectors, nullptr, 0); }
+void DenseIndex::add(MatrixView<const float> vectors) { impl_->add(vectors, nullptr); }
+void DenseIndex::add(MatrixView<const half> vectors) { impl_->add(vectors, nullptr); }
 void DenseIndex::add(MatrixView<const float> vectors, std::span<const std::int64_t> ids) {
-  XMR_EXPECTS(ids.data() != nullptr || ids.empty(), "ids.data() (= null) with size ", ids.size());
-  impl_->add(vectors, ids.empty() ? nullptr : ids.data(), static_cast<std::int64_t>(ids.size()));
+  impl_->add(vectors, &ids);
 }
 void DenseIndex::add(MatrixView<const half> vectors, std::span<const std::int64_t> ids) {
-  impl_->add(vectors, ids.empty() ? nullptr : ids.data(), static_cast<std::int64_t>(ids.size()));
+  impl_->add(vectors, &ids);
 }
 
 namespace {

@@ -47,7 +47,9 @@ class XMR_API Resources {
 
   /// Caps on tile sizes: at most `max_query_rows` queries and `max_db_rows` database rows per
   /// tile (0 = no cap beyond the workspace budget). For tests of multi-tile merges on small
-  /// inputs and for tuning; results never depend on them. Throws InvalidArgument when negative.
+  /// inputs and for tuning. The selection is exact for any tiling, but the GEMM's summation
+  /// order can depend on tile shapes, so scores may differ in their last bits (and ids at
+  /// near-ties) between tilings. Throws InvalidArgument when negative.
   void set_tile_caps(std::int64_t max_query_rows, std::int64_t max_db_rows);
   [[nodiscard]] std::int64_t max_query_rows() const noexcept;
   [[nodiscard]] std::int64_t max_db_rows() const noexcept;
