@@ -538,6 +538,41 @@ TEST(DenseTiesLarge, CosineDim1) {
 // ---------------------------------------------------------------------------------------------
 // Output views, empty batches, devices, ids.
 
+// An inner product of finite values can overflow to +-inf, or to NaN (inf - inf) depending on
+// the GEMM's summation order and FMA use. Whatever the scores come out as, the result must keep
+// the contract: every item once, scores non-increasing with NaN after every number, ties by id.
+TEST(DenseOverflow, OverflowingScoresKeepTheContract) {
+  constexpr float kBig = 3e38f;
+  DenseIndex index({.dim = 2, .metric = Metric::InnerProduct});
+  const std::vector<float> items = {kBig, -kBig, 1.0f, 0.0f, -1.0f, 0.0f, 0.0f, 0.0f, -kBig, -kBig, kBig, kBig};
+  index.add(MatrixView<const float>(items.data(), 6, 2));
+  const std::vector<float> query = {kBig, kBig};
+  std::vector<Device> devices = {Device::Cpu};
+  if (xmr::gpu_count() > 0) devices.push_back(Device::Gpu);
+  for (Device device : devices) {
+    const xmr::SearchResult r = index.search(MatrixView<const float>(query.data(), 1, 2), 8, {.device = device});
+    const std::string ctx = xmr::to_string(device);
+    std::vector<std::int64_t> seen;
+    for (std::int64_t j = 0; j < 6; ++j) seen.push_back(r.id(0, j));
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5})) << ctx;
+    for (std::int64_t j = 1; j < 6; ++j) {
+      const float a = r.score(0, j - 1);
+      const float b = r.score(0, j);
+      if (std::isnan(a)) {
+        EXPECT_TRUE(std::isnan(b)) << ctx << ": a number after NaN at rank " << j;
+      } else if (!std::isnan(b)) {
+        EXPECT_GE(a, b) << ctx << ", rank " << j;
+        if (a == b) {
+          EXPECT_LT(r.id(0, j - 1), r.id(0, j)) << ctx << ", tie at rank " << j;
+        }
+      }
+    }
+    EXPECT_EQ(r.score(0, 0), std::numeric_limits<float>::infinity()) << ctx << ": id 5 scores 2 * 9e76";
+    EXPECT_EQ(r.id(0, 6), -1) << ctx;
+  }
+}
+
 TEST(DenseSearchInto, StridedOutputMatchesSearch) {
   constexpr std::uint64_t kSeed = 99;
   SCOPED_TRACE("seed " + std::to_string(kSeed));

@@ -98,11 +98,7 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
                     static_cast<blasint>(dim), x, static_cast<blasint>(dim), 0.0f, s.scores.data(),
                     static_cast<blasint>(nn));
         for (std::int64_t q = 0; q < qn; ++q) {
-          const float* row = s.scores.data() + q * nn;
-          TopKBuffer& acc = s.acc[detail::to_size(q)];
-          for (std::int64_t i = 0; i < nn; ++i) {
-            acc.push(kernels::make_key(row[i], static_cast<std::uint64_t>(n0 + i)));
-          }
+          s.acc[detail::to_size(q)].push_scores(s.scores.data() + q * nn, nn, static_cast<std::uint64_t>(n0));
         }
       }
       // Merge every worker's candidates per query (after all workers finished their blocks).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "select_key.h"
@@ -17,6 +18,8 @@ class TopKBuffer {
     k_ = static_cast<std::size_t>(k);
     cap_ = 2 * k_ + 64;
     thr_ = kernels::kEmptyKey;
+    thr_score_ = -std::numeric_limits<float>::infinity();
+    score_filter_ = false;
     keys_.clear();
     keys_.reserve(cap_);
   }
@@ -25,6 +28,16 @@ class TopKBuffer {
     if (key >= thr_) return;
     keys_.push_back(key);
     if (keys_.size() == cap_) shrink();
+  }
+  /// Offers a row of scores for positions base, base + 1, ...: scores below the k-th best are
+  /// rejected by one float compare before any key is formed.
+  void push_scores(const float* scores, std::int64_t count, std::uint64_t base) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      // NaN fails the compare, which is right once the k-th best is a number (NaN ranks last).
+      if (!score_filter_ || scores[i] >= thr_score_) {
+        push(kernels::make_key(scores[i], base + static_cast<std::uint64_t>(i)));
+      }
+    }
   }
   [[nodiscard]] std::uint64_t threshold() const { return thr_; }
   /// Current candidates (unordered, possibly more than k).
@@ -35,6 +48,8 @@ class TopKBuffer {
     if (keys_.size() <= k_) return;
     std::nth_element(keys_.begin(), keys_.begin() + static_cast<std::ptrdiff_t>(k_ - 1), keys_.end());
     thr_ = keys_[k_ - 1];
+    thr_score_ = kernels::key_score(thr_);
+    score_filter_ = thr_score_ == thr_score_;  // the score prefilter needs a numeric threshold
     keys_.resize(k_);
   }
 
@@ -42,6 +57,8 @@ class TopKBuffer {
   std::size_t k_ = 0;
   std::size_t cap_ = 0;
   std::uint64_t thr_ = kernels::kEmptyKey;
+  float thr_score_ = 0.0f;
+  bool score_filter_ = false;
   std::vector<std::uint64_t> keys_;
 };
 
