@@ -9,6 +9,7 @@ and prints:
     ratio (candidate / baseline, > 1 means the candidate is faster), and the candidate's
     fraction of the GEMM peak and of the memory-bandwidth peak,
   * every engine's numbers, the correctness checks, and any benchmark that reported an error.
+With repetitions (--benchmark_repetitions), each case reports its fastest repetition.
 
 Usage: summarize.py RESULT.json [MORE.json ...] [--pair CANDIDATE=BASELINE ...] [--title T]
 Standard library only.
@@ -17,7 +18,6 @@ Standard library only.
 import argparse
 import json
 import re
-import statistics
 import sys
 
 DENSE_RE = re.compile(r"^dense/(?P<engine>[^/]+)/N:(?P<n>\d+)/Q:(?P<q>\d+)/k:(?P<k>\d+)")
@@ -25,7 +25,7 @@ CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/k:(?P<k>\d+)")
 DEFAULT_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch_fp32"), ("xmr_gpu_fp16", "torch_fp16")]
 TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 CONTEXT_KEYS = [
-    "cpu_model", "hardware_threads", "omp_max_threads", "openblas_config", "llc_bytes",
+    "xmr_git", "cpu_model", "hardware_threads", "omp_max_threads", "openblas_config", "llc_bytes",
     "xmr_version", "xmr_devices", "xmr_built_with_cuda", "faiss_version", "torch_version",
     "gpu_name", "peak_cpu_sgemm_gflops", "peak_cpu_copy_gbs", "peak_cpu_read_gbs",
     "peak_cpu_mem_gbs", "peak_gpu_sgemm_gflops", "peak_gpu_hgemm_gflops", "peak_gpu_copy_gbs",
@@ -57,20 +57,20 @@ def load(paths):
                 checks[(m["pair"], int(m["n"]), int(m["k"]))] = b
     dense = {}
     for key, reps in runs.items():
-        def med(field, reps=reps):
-            vals = [r[field] for r in reps if isinstance(r.get(field), (int, float))]
-            return statistics.median(vals) if vals else None
-        unit = TO_MS.get(reps[0].get("time_unit", "ns"), 1e-6)
-        real = med("real_time")
+        # With --benchmark_repetitions, report the fastest repetition: on a shared machine other
+        # processes only ever add time, so the fastest run is the least disturbed one.
+        best = min(reps, key=lambda r: r.get("real_time", float("inf")))
+        unit = TO_MS.get(best.get("time_unit", "ns"), 1e-6)
         dense[key] = {
-            "ms": real * unit if real is not None else None,
-            "qps": med("queries_per_s"),
-            "gflops": med("gflops"),
-            "frac_gemm_peak": med("frac_gemm_peak"),
-            "frac_mem_bw": med("frac_mem_bw"),
-            "iterations": sum(int(r.get("iterations", 0)) for r in reps),
-            "wall_ms": med("wall_ms"),
-            "invol_csw": med("invol_csw"),
+            "ms": best["real_time"] * unit if "real_time" in best else None,
+            "qps": best.get("queries_per_s"),
+            "gflops": best.get("gflops"),
+            "frac_gemm_peak": best.get("frac_gemm_peak"),
+            "frac_mem_bw": best.get("frac_mem_bw"),
+            "iterations": int(best.get("iterations", 0)),
+            "repetitions": len(reps),
+            "wall_ms": best.get("wall_ms"),
+            "invol_csw": best.get("invol_csw"),
         }
     return contexts, dense, checks, errors
 
@@ -141,15 +141,16 @@ def main(argv):
         out.append("## All engines")
         out.append("")
         rows = []
-        for (e, n, q, k) in sorted(dense, key=lambda key: (key[1], engines.index(key[0]), key[2], key[3])):
+        for (e, n, q, k) in sorted(dense, key=lambda key: (key[1], key[2], key[3], engines.index(key[0]))):
             r = dense[(e, n, q, k)]
             rows.append([e, f"{n:,}", q, k, fmt(r["ms"]), fmt(r["qps"]), fmt(r["gflops"]),
                          fmt(r["frac_gemm_peak"], "frac"), fmt(r["frac_mem_bw"], "frac"),
-                         r["iterations"], fmt(r["invol_csw"])])
+                         r["iterations"], r["repetitions"], fmt(r["invol_csw"])])
         out += table(["engine", "N", "Q", "k", "ms/search", "q/s", "GFLOP/s", "frac GEMM peak",
-                      "frac mem BW", "iters", "preempt/search"], rows)
+                      "frac mem BW", "iters", "reps", "preempt/search"], rows)
         out.append("")
-        out.append("preempt/search: involuntary context switches of the benchmark process per "
+        out.append("ms/search: mean over the iterations of the fastest repetition (reps). "
+                   "preempt/search: involuntary context switches of the benchmark process per "
                    "search; well above 0 means other processes shared the cores (slower timings).")
         out.append("")
 

@@ -13,6 +13,7 @@
 #   dense_gpu.md      summary: xmr_gpu vs torch_fp32, xmr_gpu_fp16 vs torch_fp16
 #
 # XMR_BENCH_QUICK=1 runs N = 1e5 only and writes *_quick.{json,md}.
+# XMR_BENCH_REPETITIONS=r repeats every bench_dense case r times (the summary takes the fastest).
 # Extra arguments after the binary go to bench_dense.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,8 +37,11 @@ if [ "${XMR_BENCH_QUICK:-0}" != "0" ]; then
   export XMR_BENCH_QUICK=1
 fi
 
-echo "bench_gpu: machine $machine ($gpu)"
+git_rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "bench_gpu: machine $machine ($gpu), xmr $git_rev"
 "$bin" --benchmark_filter='^(dense/xmr_gpu|check/xmr_gpu)' \
+  --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
+  --benchmark_context="xmr_git=$git_rev" \
   --benchmark_out="$out/dense_gpu$suffix.json" --benchmark_out_format=json "$@"
 
 inputs=("$out/dense_gpu$suffix.json")
