@@ -13,7 +13,7 @@ namespace xmr::engine {
 
 template <class T>
 Array<T>::Array(std::int64_t cap)
-    : data(std::make_unique_for_overwrite<T[]>(detail::to_size(std::max<std::int64_t>(cap, 1)))),
+    : data(detail::make_host_array<T>(detail::to_size(std::max<std::int64_t>(cap, 1)))),
       capacity(cap) {}
 
 template struct Array<float>;

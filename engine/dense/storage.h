@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 
+#include "common/host_array.h"
 #include "xmr/types.h"
 
 namespace xmr::engine {
@@ -18,7 +19,7 @@ namespace xmr::engine {
 template <class T>
 struct Array {
   explicit Array(std::int64_t cap);
-  std::unique_ptr<T[]> data;
+  detail::HostArray<T> data;  // uninitialised past the snapshot sizes
   std::int64_t capacity = 0;
 };
 

@@ -9,6 +9,7 @@
 
 #include "common/check.h"
 #include "common/half.h"
+#include "common/host_array.h"
 #include "cpu/dense_cpu.h"
 #include "dense/prepare.h"
 #include "dense/storage.h"
@@ -73,16 +74,9 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
     std::lock_guard wlock(write_mutex);
     const auto cur = current();
     const std::size_t elems = detail::to_size(detail::mul_checked(n, dim, "vectors.rows x dim"));
-    std::vector<float> f32;
-    std::vector<std::uint16_t> f16;
-    void* prepared = nullptr;
-    if (options.storage == DType::F32) {
-      f32.resize(elems);
-      prepared = f32.data();
-    } else {
-      f16.resize(elems);
-      prepared = f16.data();
-    }
+    const std::size_t elem_bytes = options.storage == DType::F32 ? sizeof(float) : sizeof(std::uint16_t);
+    const detail::HostArray<std::byte> buffer = detail::make_host_array<std::byte>(elems * elem_bytes);
+    void* prepared = buffer.get();
     engine::prepare_rows(vectors, "vectors", options.metric, options.storage, prepared);
     std::vector<std::int64_t> seq;
     std::span<const std::int64_t> id_span;
