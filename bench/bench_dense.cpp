@@ -26,11 +26,10 @@
 //   build_s         seconds to build the index (add, plus one warm-up search)
 //   invol_csw       involuntary context switches of the process per search (contention)
 // CPU peaks: cblas_sgemm 2048^3 (OpenBLAS, all threads) and the larger of a 1 GiB parallel copy
-// (read + write bytes) and a 1 GiB parallel read, each the best of >= 5 runs and >= 1-2 s. GPU peaks need CUDA, which xmr's public API
-// does not expose: in a CUDA build (XMR_BENCH_HAVE_CUDA) the bench measures cublasSgemm,
-// cublasGemmEx fp16 and a device-to-device copy itself, and times GPU searches with CUDA events
-// on a stream it lends to xmr through Resources. Without them GPU engines report queries_per_s
-// and gflops only.
+// (read + write bytes) and a 1 GiB parallel read, each the best of >= 5 runs and >= 1-2 s. GPU peaks need CUDA, which
+// xmr's public API does not expose: in a CUDA build (XMR_BENCH_HAVE_CUDA) the bench measures cublasSgemm, cublasGemmEx
+// fp16 and a device-to-device copy itself, and times GPU searches with CUDA events on a stream it lends to xmr through
+// Resources. Without them GPU engines report queries_per_s and gflops only.
 //
 // Correctness: `check/<a>_vs_<b>/N:<n>/k:<k>` runs both engines once on the first 100 queries
 // and recomputes every returned item's score in double. Each engine's scores must match the
@@ -95,7 +94,9 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+std::size_t sz(std::int64_t v) {
+  return static_cast<std::size_t>(v);
+}
 
 /// Involuntary context switches of this process so far (all threads).
 long involuntary_context_switches() {
@@ -108,14 +109,14 @@ long involuntary_context_switches() {
 // Peaks, measured once per process.
 
 struct Peaks {
-  double cpu_gemm_flops = 0.0;  // cblas_sgemm, flop/s
-  double cpu_copy_bw = 0.0;     // parallel copy, (read + write) bytes/s
-  double cpu_read_bw = 0.0;     // parallel read, bytes/s
-  double cpu_mem_bw = 0.0;      // max(copy, read): the denominator of frac_mem_bw
-  double gpu_sgemm_flops = 0.0; // cublasSgemm fp32, flop/s (0: not measured)
-  double gpu_hgemm_flops = 0.0; // cublasGemmEx fp16 inputs, fp32 accumulate, flop/s
-  double gpu_copy_bw = 0.0;     // device-to-device copy, (read + write) bytes/s
-  std::string gpu_note;         // why GPU peaks are missing
+  double cpu_gemm_flops = 0.0;   // cblas_sgemm, flop/s
+  double cpu_copy_bw = 0.0;      // parallel copy, (read + write) bytes/s
+  double cpu_read_bw = 0.0;      // parallel read, bytes/s
+  double cpu_mem_bw = 0.0;       // max(copy, read): the denominator of frac_mem_bw
+  double gpu_sgemm_flops = 0.0;  // cublasSgemm fp32, flop/s (0: not measured)
+  double gpu_hgemm_flops = 0.0;  // cublasGemmEx fp16 inputs, fp32 accumulate, flop/s
+  double gpu_copy_bw = 0.0;      // device-to-device copy, (read + write) bytes/s
+  std::string gpu_note;          // why GPU peaks are missing
 };
 
 Peaks g_peaks;
@@ -129,8 +130,7 @@ double measure_cpu_gemm_flops() {
   std::vector<float> c(sz(kN * kN));
   const auto n = static_cast<blasint>(kN);
   auto once = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
   };
   once();  // warm-up: thread pool, page faults
   // Best of at least kRepeats calls and kMinSeconds: a peak is a property of the machine, so
@@ -168,10 +168,21 @@ void measure_cpu_bandwidth(double* copy_bw, double* read_bw) {
       std::memcpy(dst.get() + begin, src.get() + begin, sz(end - begin) * 8);
     }
   };
+  // The read probe streams the buffer through OpenBLAS's sasum (vectorised for this CPU at run
+  // time), one slice per thread: a plain running sum is latency-bound below the bandwidth of a
+  // core and would understate the peak (a search then shows frac_mem_bw > 1).
   auto read_once = [&] {
-    std::uint64_t sum = 0;
-#pragma omp parallel for schedule(static) reduction(+ : sum)
-    for (std::int64_t i = 0; i < kWords; ++i) sum += src[sz(i)];
+    const float* f = reinterpret_cast<const float*>(src.get());
+    const std::int64_t floats = kWords * 2;
+    float sum = 0.0f;
+#pragma omp parallel reduction(+ : sum)
+    {
+      const std::int64_t nt = omp_get_num_threads();
+      const std::int64_t t = omp_get_thread_num();
+      const std::int64_t begin = floats * t / nt;
+      const std::int64_t end = floats * (t + 1) / nt;
+      sum += cblas_sasum(static_cast<blasint>(end - begin), f + begin, 1);
+    }
     benchmark::DoNotOptimize(sum);
   };
   copy_once();
@@ -268,15 +279,13 @@ std::string measure_gpu_peaks(Peaks* p) {
     const double flop = 2.0 * kGemmN * static_cast<double>(kGemmN) * kGemmN;
     cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
     const double s32 = timed([&] {
-      st = cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, kGemmN, kGemmN, kGemmN, &alpha,
-                       static_cast<const float*>(a), kGemmN, static_cast<const float*>(a), kGemmN,
-                       &beta, static_cast<float*>(c), kGemmN);
+      st = cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, kGemmN, kGemmN, kGemmN, &alpha, static_cast<const float*>(a),
+                       kGemmN, static_cast<const float*>(a), kGemmN, &beta, static_cast<float*>(c), kGemmN);
     });
     if (st == CUBLAS_STATUS_SUCCESS) p->gpu_sgemm_flops = flop / s32;
     const double s16 = timed([&] {
-      st = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, kGemmN, kGemmN, kGemmN, &alpha, b,
-                        CUDA_R_16F, kGemmN, b, CUDA_R_16F, kGemmN, &beta, c, CUDA_R_32F, kGemmN,
-                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      st = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, kGemmN, kGemmN, kGemmN, &alpha, b, CUDA_R_16F, kGemmN, b,
+                        CUDA_R_16F, kGemmN, &beta, c, CUDA_R_32F, kGemmN, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     });
     if (st == CUBLAS_STATUS_SUCCESS) p->gpu_hgemm_flops = flop / s16;
     if ((e = cudaGetLastError()) != cudaSuccess) note = cuda_error("gemm", e);
@@ -307,8 +316,7 @@ class Engine {
 
   [[nodiscard]] virtual std::string name() const = 0;
   virtual void build(const float* x, std::int64_t n, std::int64_t d) = 0;
-  virtual void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids,
-                      float* scores) = 0;
+  virtual void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) = 0;
 
   /// Why the engine cannot run on this machine; empty when it can.
   [[nodiscard]] virtual std::string unavailable() const { return {}; }
@@ -339,13 +347,21 @@ class XmrEngine final : public Engine {
   XmrEngine(const XmrEngine&) = delete;
   XmrEngine& operator=(const XmrEngine&) = delete;
 
-  [[nodiscard]] std::string name() const override { return name_; }
-  [[nodiscard]] bool on_gpu() const override { return device_ == xmr::Device::Gpu; }
+  [[nodiscard]] std::string name() const override {
+    return name_;
+  }
+  [[nodiscard]] bool on_gpu() const override {
+    return device_ == xmr::Device::Gpu;
+  }
   [[nodiscard]] std::int64_t element_bytes() const override {
     return storage_ == xmr::DType::F16 ? 2 : 4;
   }
-  [[nodiscard]] bool rounds_to_half() const override { return storage_ == xmr::DType::F16; }
-  [[nodiscard]] double last_device_seconds() const override { return last_device_s_; }
+  [[nodiscard]] bool rounds_to_half() const override {
+    return storage_ == xmr::DType::F16;
+  }
+  [[nodiscard]] double last_device_seconds() const override {
+    return last_device_s_;
+  }
 
   [[nodiscard]] std::string unavailable() const override {
     if (on_gpu() && xmr::gpu_count() == 0) return "no GPU: " + xmr::device_summary();
@@ -370,14 +386,12 @@ class XmrEngine final : public Engine {
     index_->add(xmr::MatrixView<const float>(x, n, d));
   }
 
-  void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids,
-              float* scores) override {
+  void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) override {
     const xmr::SearchOptions options{.device = device_, .resources = resources_.get()};
 #ifdef XMR_BENCH_HAVE_CUDA
     if (on_gpu()) cudaEventRecord(start_, stream_);
 #endif
-    index_->search_into(xmr::MatrixView<const float>(q, nq, dim_), k,
-                        xmr::MatrixView<std::int64_t>(ids, nq, k),
+    index_->search_into(xmr::MatrixView<const float>(q, nq, dim_), k, xmr::MatrixView<std::int64_t>(ids, nq, k),
                         xmr::MatrixView<float>(scores, nq, k), options);
 #ifdef XMR_BENCH_HAVE_CUDA
     if (on_gpu()) {
@@ -420,8 +434,7 @@ class FaissEngine final : public Engine {
     index_->add(n, x);
   }
 
-  void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids,
-              float* scores) override {
+  void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) override {
     index_->search(nq, q, k, scores, ids);
   }
 
@@ -502,8 +515,7 @@ Dataset& dataset(std::int64_t n, std::int64_t d) {
 
 std::unique_ptr<Engine> make_engine(const std::string& name) {
   const auto& specs = engine_specs();
-  const auto spec = std::find_if(specs.begin(), specs.end(),
-                                 [&](const EngineSpec& s) { return name == s.name; });
+  const auto spec = std::find_if(specs.begin(), specs.end(), [&](const EngineSpec& s) { return name == s.name; });
   if (spec == specs.end()) throw std::runtime_error("unknown engine " + name);
   return spec->make();
 }
@@ -639,8 +651,8 @@ struct CheckStats {
 /// Validates one engine's results on its own: ids in range and distinct per query, scores
 /// non-increasing and equal to the exact scores within kScoreTol.
 void check_one(const Dataset& ds, const std::string& name, const std::vector<std::int64_t>& ids,
-               const std::vector<float>& scores, std::int64_t nq, std::int64_t k, bool half,
-               std::vector<double>* exact, CheckStats* st) {
+               const std::vector<float>& scores, std::int64_t nq, std::int64_t k, bool half, std::vector<double>* exact,
+               CheckStats* st) {
   exact->assign(ids.size(), 0.0);
   for (std::int64_t qi = 0; qi < nq; ++qi) {
     std::vector<std::int64_t> seen;
@@ -667,8 +679,7 @@ void check_one(const Dataset& ds, const std::string& name, const std::vector<std
   }
 }
 
-void bench_check(benchmark::State& state, const std::string& a, const std::string& b, std::int64_t n,
-                 std::int64_t k) {
+void bench_check(benchmark::State& state, const std::string& a, const std::string& b, std::int64_t n, std::int64_t k) {
   Dataset* ds = nullptr;
   Engine* ea = nullptr;
   Engine* eb = nullptr;
@@ -711,9 +722,9 @@ void bench_check(benchmark::State& state, const std::string& a, const std::strin
       continue;
     }
     std::ostringstream msg;
-    msg << "query " << static_cast<std::int64_t>(at) / k << " rank " << static_cast<std::int64_t>(at) % k
-        << ": " << a << " id " << ids_a[at] << " (exact " << exact_a[at] << ") vs " << b << " id "
-        << ids_b[at] << " (exact " << exact_b[at] << ")";
+    msg << "query " << static_cast<std::int64_t>(at) / k << " rank " << static_cast<std::int64_t>(at) % k << ": " << a
+        << " id " << ids_a[at] << " (exact " << exact_a[at] << ") vs " << b << " id " << ids_b[at] << " (exact "
+        << exact_b[at] << ")";
     st.fail(msg.str());
   }
   state.counters["checked_results"] = static_cast<double>(nq * k);
@@ -721,8 +732,8 @@ void bench_check(benchmark::State& state, const std::string& a, const std::strin
   state.counters["max_score_err"] = st.max_score_err;
   state.counters["problems"] = static_cast<double>(st.problems);
   if (st.problems > 0) {
-    const std::string msg = std::to_string(st.problems) + " mismatches between " + a + " and " + b +
-                            "; first: " + st.first;
+    const std::string msg =
+        std::to_string(st.problems) + " mismatches between " + a + " and " + b + "; first: " + st.first;
     state.SkipWithError(msg.c_str());
   }
 }
@@ -730,7 +741,9 @@ void bench_check(benchmark::State& state, const std::string& a, const std::strin
 // ------------------------------------------------------------------------------------------
 // Registration and context.
 
-std::string format_n(std::int64_t v) { return std::to_string(v); }
+std::string format_n(std::int64_t v) {
+  return std::to_string(v);
+}
 
 void register_all(const std::vector<std::int64_t>& sizes) {
   for (const std::int64_t n : sizes) {
@@ -746,11 +759,9 @@ void register_all(const std::vector<std::int64_t>& sizes) {
           const bool cosine = engine == "xmr_cpu_cosine";
           const bool gpu = engine.find("gpu") != std::string::npos;
           if (cosine && (q != kCosineQueries || k != kCosineResults)) continue;
-          const std::string name = "dense/" + engine + "/N:" + format_n(n) + "/Q:" + format_n(q) +
-                                   "/k:" + format_n(k);
+          const std::string name = "dense/" + engine + "/N:" + format_n(n) + "/Q:" + format_n(q) + "/k:" + format_n(k);
           SearchCase c{engine, n, q, k};
-          auto* b = benchmark::RegisterBenchmark(
-              name.c_str(), [c](benchmark::State& st) { bench_search(st, c); });
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { bench_search(st, c); });
           b->Unit(benchmark::kMillisecond)->MinTime(min_time);
 #ifdef XMR_BENCH_HAVE_CUDA
           if (gpu) {
@@ -765,17 +776,17 @@ void register_all(const std::vector<std::int64_t>& sizes) {
         }
       }
     }
-    std::vector<std::pair<std::string, std::string>> pairs = {
-        {"xmr_gpu", "xmr_cpu"}, {"xmr_gpu_fp16", "xmr_cpu_fp16"}};
+    std::vector<std::pair<std::string, std::string>> pairs = {{"xmr_gpu", "xmr_cpu"}, {"xmr_gpu_fp16", "xmr_cpu_fp16"}};
 #ifdef XMR_BENCH_HAVE_FAISS
     pairs.insert(pairs.begin(), {"xmr_cpu", "faiss_cpu"});
 #endif
     for (const auto& [a, b] : pairs) {
       for (const std::int64_t k : kNumResults) {
         const std::string name = "check/" + a + "_vs_" + b + "/N:" + format_n(n) + "/k:" + format_n(k);
-        benchmark::RegisterBenchmark(name.c_str(), [a, b, n, k](benchmark::State& st) {
-          bench_check(st, a, b, n, k);
-        })->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+        benchmark::RegisterBenchmark(name.c_str(), [a, b, n, k](benchmark::State& st) { bench_check(st, a, b, n, k); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Iterations(1);
       }
     }
   }

@@ -25,30 +25,28 @@ inline constexpr std::int64_t kMaxLaunchRows = 65535;
 /// < thresholds[r * thr_ld] (all when `thresholds` is null), and writes the min(k, kept) smallest
 /// in ascending order to `out[r * out_ld + c * k + j]`, j < k, padding with kEmptyKey.
 /// Requires 1 <= k <= kFastMaxK, rows <= kMaxLaunchRows, base_position + len < 2^32 - 1.
-int select_chunks_from_scores(const float* scores, std::int64_t rows, std::int64_t len,
-                              std::int64_t ld, std::int64_t base_position,
-                              const std::uint64_t* thresholds, std::int64_t thr_ld, int k,
+int select_chunks_from_scores(const float* scores, std::int64_t rows, std::int64_t len, std::int64_t ld,
+                              std::int64_t base_position, const std::uint64_t* thresholds, std::int64_t thr_ld, int k,
                               std::uint64_t* out, std::int64_t out_ld, CUstream_st* stream);
 
 /// As select_chunks_from_scores, over keys (`keys[r * ld + i]`). May run in place (out == keys)
 /// when every row fits one chunk (len <= kChunkSize): each block reads its whole chunk before
 /// it writes.
-int select_chunks_from_keys(const std::uint64_t* keys, std::int64_t rows, std::int64_t len,
-                            std::int64_t ld, const std::uint64_t* thresholds, std::int64_t thr_ld,
-                            int k, std::uint64_t* out, std::int64_t out_ld, CUstream_st* stream);
+int select_chunks_from_keys(const std::uint64_t* keys, std::int64_t rows, std::int64_t len, std::int64_t ld,
+                            const std::uint64_t* thresholds, std::int64_t thr_ld, int k, std::uint64_t* out,
+                            std::int64_t out_ld, CUstream_st* stream);
 
 /// Writes make_key(scores[r * ld + i], base_position + i) to out[r * out_ld + i].
 int scores_to_keys(const float* scores, std::int64_t rows, std::int64_t len, std::int64_t ld,
-                   std::int64_t base_position, std::uint64_t* out, std::int64_t out_ld,
-                   CUstream_st* stream);
+                   std::int64_t base_position, std::uint64_t* out, std::int64_t out_ld, CUstream_st* stream);
 
 /// Workspace bytes of segmented_sort_keys for `items` keys in `segments` segments.
 int segmented_sort_workspace(std::int64_t items, std::int64_t segments, std::size_t* bytes);
 
 /// Sorts each segment [begin[s], end[s]) of `in` ascending into `out` (CUB segmented radix
 /// sort over all 64 bits). `begin`/`end` are device int32 arrays; items < 2^31.
-int segmented_sort_keys(const std::uint64_t* in, std::uint64_t* out, std::int64_t items,
-                        std::int64_t segments, const int* begin, const int* end, void* workspace,
-                        std::size_t workspace_bytes, CUstream_st* stream);
+int segmented_sort_keys(const std::uint64_t* in, std::uint64_t* out, std::int64_t items, std::int64_t segments,
+                        const int* begin, const int* end, void* workspace, std::size_t workspace_bytes,
+                        CUstream_st* stream);
 
 }  // namespace xmr::kernels

@@ -18,9 +18,9 @@
 // two sort storages; the large sort dominates (about 33 KiB for 256 x 16 64-bit keys).
 // Supported k: 1..kFastMaxK. NaN scores map to the worst score (select_key.h).
 
+#include <cuda_runtime.h>
 #include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_scan.cuh>
-#include <cuda_runtime.h>
 
 #include "dense_launch.h"
 #include "select_key.h"
@@ -46,8 +46,8 @@ struct KeyLoader {
 
 template <class Loader>
 __global__ __launch_bounds__(kChunkThreads) void select_chunks_kernel(
-    Loader load, std::int64_t len, const std::uint64_t* __restrict__ thresholds, std::int64_t thr_ld,
-    int k, std::uint64_t* out, std::int64_t out_ld) {  // out may alias the keys (in-place merge)
+    Loader load, std::int64_t len, const std::uint64_t* __restrict__ thresholds, std::int64_t thr_ld, int k,
+    std::uint64_t* out, std::int64_t out_ld) {  // out may alias the keys (in-place merge)
   using Scan = cub::BlockScan<int, kChunkThreads>;
   using SortSmall = cub::BlockRadixSort<std::uint64_t, kChunkThreads, 1>;
   using SortLarge = cub::BlockRadixSort<std::uint64_t, kChunkThreads, kChunkItems>;
@@ -104,9 +104,8 @@ __global__ __launch_bounds__(kChunkThreads) void select_chunks_kernel(
 }
 
 template <class Loader>
-int launch_select_chunks(Loader load, std::int64_t rows, std::int64_t len,
-                         const std::uint64_t* thresholds, std::int64_t thr_ld, int k,
-                         std::uint64_t* out, std::int64_t out_ld, CUstream_st* stream) {
+int launch_select_chunks(Loader load, std::int64_t rows, std::int64_t len, const std::uint64_t* thresholds,
+                         std::int64_t thr_ld, int k, std::uint64_t* out, std::int64_t out_ld, CUstream_st* stream) {
   if (rows <= 0 || len <= 0) return 0;
   if (k < 1 || k > kFastMaxK || rows > kMaxLaunchRows) return static_cast<int>(cudaErrorInvalidValue);
   const std::int64_t chunks = (len + kChunkSize - 1) / kChunkSize;

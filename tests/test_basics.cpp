@@ -25,12 +25,15 @@ double decode_half(std::uint16_t bits) {
   const int sign = (bits >> 15) != 0 ? -1 : 1;
   const int exp = (bits >> 10) & 0x1F;
   const int frac = bits & 0x3FF;
-  if (exp == 0x1F) return frac == 0 ? sign * std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
+  if (exp == 0x1F)
+    return frac == 0 ? sign * std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
   if (exp == 0) return sign * std::ldexp(static_cast<double>(frac), -24);
   return sign * std::ldexp(static_cast<double>(1024 + frac), exp - 25);
 }
 
-std::uint16_t bits_of(float f) { return xmr::to_half(f).bits; }
+std::uint16_t bits_of(float f) {
+  return xmr::to_half(f).bits;
+}
 
 TEST(Half, ToFloatOfEveryBitPattern) {
   for (std::uint32_t b = 0; b < 0x10000u; ++b) {
@@ -53,29 +56,29 @@ TEST(Half, ToFloatOfEveryBitPattern) {
 TEST(Half, RoundToNearestEven) {
   const float eps11 = std::ldexp(1.0f, -11);  // half of a binary16 ulp at 1
   EXPECT_EQ(bits_of(1.0f), 0x3C00);
-  EXPECT_EQ(bits_of(1.0f + eps11), 0x3C00);                           // tie -> even (down)
-  EXPECT_EQ(bits_of(1.0f + 3 * eps11), 0x3C02);                       // tie -> even (up)
-  EXPECT_EQ(bits_of(1.0f + eps11 + std::ldexp(1.0f, -20)), 0x3C01);   // just above the tie
-  EXPECT_EQ(bits_of(1.0f + eps11 - std::ldexp(1.0f, -20)), 0x3C00);   // just below the tie
+  EXPECT_EQ(bits_of(1.0f + eps11), 0x3C00);                          // tie -> even (down)
+  EXPECT_EQ(bits_of(1.0f + 3 * eps11), 0x3C02);                      // tie -> even (up)
+  EXPECT_EQ(bits_of(1.0f + eps11 + std::ldexp(1.0f, -20)), 0x3C01);  // just above the tie
+  EXPECT_EQ(bits_of(1.0f + eps11 - std::ldexp(1.0f, -20)), 0x3C00);  // just below the tie
   EXPECT_EQ(bits_of(-1.0f - eps11), 0xBC00);
-  EXPECT_EQ(bits_of(2.0f - std::ldexp(1.0f, -12)), 0x4000);           // carry into the exponent
-  EXPECT_EQ(bits_of(65504.0f), 0x7BFF);                               // largest finite
+  EXPECT_EQ(bits_of(2.0f - std::ldexp(1.0f, -12)), 0x4000);  // carry into the exponent
+  EXPECT_EQ(bits_of(65504.0f), 0x7BFF);                      // largest finite
   EXPECT_EQ(bits_of(65519.0f), 0x7BFF);
-  EXPECT_EQ(bits_of(65520.0f), 0x7C00);                               // tie past the top -> inf
+  EXPECT_EQ(bits_of(65520.0f), 0x7C00);  // tie past the top -> inf
   EXPECT_EQ(bits_of(-65520.0f), 0xFC00);
   EXPECT_EQ(bits_of(1e6f), 0x7C00);
   EXPECT_EQ(bits_of(std::numeric_limits<float>::max()), 0x7C00);
   EXPECT_EQ(bits_of(std::numeric_limits<float>::infinity()), 0x7C00);
   EXPECT_EQ(bits_of(-std::numeric_limits<float>::infinity()), 0xFC00);
   // Subnormals.
-  EXPECT_EQ(bits_of(std::ldexp(1.0f, -14)), 0x0400);                  // smallest normal
-  EXPECT_EQ(bits_of(std::ldexp(1.0f, -24)), 0x0001);                  // smallest subnormal
-  EXPECT_EQ(bits_of(std::ldexp(1023.0f, -24)), 0x03FF);               // largest subnormal
-  EXPECT_EQ(bits_of(std::ldexp(1023.5f, -24)), 0x0400);               // tie -> even (normal)
-  EXPECT_EQ(bits_of(std::ldexp(1.0f, -25)), 0x0000);                  // tie -> even (zero)
+  EXPECT_EQ(bits_of(std::ldexp(1.0f, -14)), 0x0400);     // smallest normal
+  EXPECT_EQ(bits_of(std::ldexp(1.0f, -24)), 0x0001);     // smallest subnormal
+  EXPECT_EQ(bits_of(std::ldexp(1023.0f, -24)), 0x03FF);  // largest subnormal
+  EXPECT_EQ(bits_of(std::ldexp(1023.5f, -24)), 0x0400);  // tie -> even (normal)
+  EXPECT_EQ(bits_of(std::ldexp(1.0f, -25)), 0x0000);     // tie -> even (zero)
   EXPECT_EQ(bits_of(std::nextafter(std::ldexp(1.0f, -25), 1.0f)), 0x0001);
-  EXPECT_EQ(bits_of(std::ldexp(3.0f, -25)), 0x0002);                  // 1.5 ulp: tie -> even
-  EXPECT_EQ(bits_of(std::ldexp(5.0f, -25)), 0x0002);                  // 2.5 ulp: tie -> even
+  EXPECT_EQ(bits_of(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 ulp: tie -> even
+  EXPECT_EQ(bits_of(std::ldexp(5.0f, -25)), 0x0002);  // 2.5 ulp: tie -> even
   EXPECT_EQ(bits_of(-std::ldexp(1.0f, -24)), 0x8001);
   EXPECT_EQ(bits_of(std::numeric_limits<float>::denorm_min()), 0x0000);
   EXPECT_EQ(bits_of(-std::numeric_limits<float>::denorm_min()), 0x8000);
@@ -123,7 +126,7 @@ TEST(Half, ToHalfMatchesReferenceOnRandomFloats) {
     } else {
       const auto exp = static_cast<std::uint32_t>(rng.uniform_int(127 - 26, 127 + 16));
       u = (static_cast<std::uint32_t>(rng.bits()) & 0x807FFFFFu) | (exp << 23);
-      if (i % 4 == 1) u &= ~0x00000FFFu;  // near ties more often
+      if (i % 4 == 1) u &= ~0x00000FFFu;                     // near ties more often
       if (i % 4 == 2) u = (u & ~0x00001FFFu) | 0x00001000u;  // exact ties of normal halves
     }
     const float f = std::bit_cast<float>(u);
@@ -132,8 +135,8 @@ TEST(Half, ToHalfMatchesReferenceOnRandomFloats) {
     const std::uint16_t got = bits_of(f);
     if (got != want) {
       ++failures;
-      ADD_FAILURE() << "seed " << kSeed << ", sample " << i << ": to_half(" << std::hexfloat << f << ") = 0x" << std::hex
-                    << got << ", expected 0x" << want;
+      ADD_FAILURE() << "seed " << kSeed << ", sample " << i << ": to_half(" << std::hexfloat << f << ") = 0x"
+                    << std::hex << got << ", expected 0x" << want;
     }
   }
 }
@@ -145,8 +148,10 @@ TEST(Synthetic, DeterministicInSeed) {
   const xmr::synth::CrossModalSpec spec{.num_images = 50, .captions_per_image = 3, .dim = 16, .seed = 7};
   const xmr::synth::CrossModalData a = xmr::synth::make_cross_modal(spec);
   const xmr::synth::CrossModalData b = xmr::synth::make_cross_modal(spec);
-  EXPECT_EQ(0, std::memcmp(a.image_embeddings.data(), b.image_embeddings.data(), a.image_embeddings.size() * sizeof(float)));
-  EXPECT_EQ(0, std::memcmp(a.text_embeddings.data(), b.text_embeddings.data(), a.text_embeddings.size() * sizeof(float)));
+  EXPECT_EQ(
+      0, std::memcmp(a.image_embeddings.data(), b.image_embeddings.data(), a.image_embeddings.size() * sizeof(float)));
+  EXPECT_EQ(0,
+            std::memcmp(a.text_embeddings.data(), b.text_embeddings.data(), a.text_embeddings.size() * sizeof(float)));
   EXPECT_EQ(a.image_labels, b.image_labels);
   EXPECT_EQ(a.text_image, b.text_image);
   xmr::synth::CrossModalSpec other = spec;

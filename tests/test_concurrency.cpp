@@ -54,8 +54,8 @@ struct Record {
 
 TEST_P(Concurrency, SearchesSeeWholeSnapshotsWhileAdding) {
   const ConcurrencyCase& c = GetParam();
-  const std::string context = "seed " + std::to_string(c.seed) + " (" + xmr::to_string(c.metric) + ", " +
-                              xmr::to_string(c.storage) + ")";
+  const std::string context =
+      "seed " + std::to_string(c.seed) + " (" + xmr::to_string(c.metric) + ", " + xmr::to_string(c.storage) + ")";
   SCOPED_TRACE(context);
   xmr_test::Rng rng(c.seed);
   // Odd readers search on Device::Auto: the GPU where there is one (then the GPU's looser fp16
@@ -167,8 +167,8 @@ TEST_P(Concurrency, SearchesSeeWholeSnapshotsWhileAdding) {
     int reports = 0;
     for (std::size_t n = 0; n < records[static_cast<std::size_t>(t)].size() && reports < 5; ++n) {
       const Record& rec = records[static_cast<std::size_t>(t)][n];
-      const std::string where = context + ", reader " + std::to_string(t) + ", search " + std::to_string(n) + ", k " +
-                                std::to_string(rec.k);
+      const std::string where =
+          context + ", reader " + std::to_string(t) + ", search " + std::to_string(n) + ", k " + std::to_string(rec.k);
       ASSERT_EQ(rec.result.num_queries, kQueries) << where;
       ASSERT_EQ(rec.result.k, rec.k) << where;
       if (rec.adds_after > 0 && rec.adds_before < kBatches) ++during_adds;
@@ -219,7 +219,8 @@ TEST_P(Concurrency, SearchesSeeWholeSnapshotsWhileAdding) {
         for (std::int64_t m = lo; m <= hi && !some_snapshot; ++m) {
           std::int64_t missing = -1;
           for (std::int64_t i = 0; i < total && missing < 0; ++i) {
-            if (batch_of[static_cast<std::size_t>(i)] <= m && ref.score(qi, i) > static_cast<double>(lowest) + 2 * tol &&
+            if (batch_of[static_cast<std::size_t>(i)] <= m &&
+                ref.score(qi, i) > static_cast<double>(lowest) + 2 * tol &&
                 returned.count(ids[static_cast<std::size_t>(i)]) == 0) {
               missing = i;
             }
@@ -227,8 +228,9 @@ TEST_P(Concurrency, SearchesSeeWholeSnapshotsWhileAdding) {
           if (missing < 0) {
             some_snapshot = true;
           } else {
-            why += "; snapshot " + std::to_string(m) + " lacks id " + std::to_string(ids[static_cast<std::size_t>(missing)]) +
-                   " (batch " + std::to_string(batch_of[static_cast<std::size_t>(missing)]) + ", score " +
+            why += "; snapshot " + std::to_string(m) + " lacks id " +
+                   std::to_string(ids[static_cast<std::size_t>(missing)]) + " (batch " +
+                   std::to_string(batch_of[static_cast<std::size_t>(missing)]) + ", score " +
                    std::to_string(ref.score(qi, missing)) + ")";
           }
         }

@@ -20,9 +20,9 @@ using xmr::DenseIndex;
 using xmr::DenseIndexOptions;
 using xmr::Device;
 using xmr::DType;
+using xmr::half;
 using xmr::MatrixView;
 using xmr::Metric;
-using xmr::half;
 using xmr_test::Reference;
 using xmr_test::Rng;
 
@@ -65,10 +65,12 @@ struct Case {
 
 std::string case_name(const Case& c) {
   std::ostringstream os;
-  os << "N" << c.n << "_D" << c.dim << "_Q" << c.num_queries << "_"
-     << (c.metric == Metric::Cosine ? "cos" : "ip") << "_" << (c.storage == DType::F32 ? "f32" : "f16")
-     << "_q" << (c.half_queries ? "h" : "f") << "_x" << (c.half_items ? "h" : "f") << "_"
-     << (c.ids == IdMode::Sequential ? "seq" : c.ids == IdMode::Caller ? "ids" : "bigids")
+  os << "N" << c.n << "_D" << c.dim << "_Q" << c.num_queries << "_" << (c.metric == Metric::Cosine ? "cos" : "ip")
+     << "_" << (c.storage == DType::F32 ? "f32" : "f16") << "_q" << (c.half_queries ? "h" : "f") << "_x"
+     << (c.half_items ? "h" : "f") << "_"
+     << (c.ids == IdMode::Sequential ? "seq"
+         : c.ids == IdMode::Caller   ? "ids"
+                                     : "bigids")
      << (c.pad > 0 ? "_strided" : "") << "_s" << c.seed;
   return os.str();
 }
@@ -89,7 +91,9 @@ std::string size_name(const Size& s) {
 }
 // gtest prints parameters with this (instead of their bytes).
 void PrintTo(const Size& s, std::ostream* os);
-void PrintTo(const Size& s, std::ostream* os) { *os << size_name(s); }
+void PrintTo(const Size& s, std::ostream* os) {
+  *os << size_name(s);
+}
 
 std::vector<Size> sizes() {
   std::vector<Size> out;
@@ -138,7 +142,8 @@ struct Fixture {
   std::string context;
 
   [[nodiscard]] xmr::SearchResult search(const Case& c, std::int64_t k, const xmr::SearchOptions& opts) const {
-    if (c.half_queries) return index.search(MatrixView<const half>(queries_h.data(), c.num_queries, c.dim, query_stride), k, opts);
+    if (c.half_queries)
+      return index.search(MatrixView<const half>(queries_h.data(), c.num_queries, c.dim, query_stride), k, opts);
     return index.search(MatrixView<const float>(queries_f.data(), c.num_queries, c.dim, query_stride), k, opts);
   }
 };
@@ -162,7 +167,8 @@ Fixture build(const Case& c, bool with_reference = true) {
   f.context = "seed " + std::to_string(c.seed) + " (" + case_name(c) + ")";
   Rng rng(c.seed);
   const std::int64_t stride = c.dim + c.pad;
-  const std::vector<float> items = xmr_test::with_stride(xmr_test::random_matrix(rng, c.n, c.dim), c.n, c.dim, stride, std::numeric_limits<float>::quiet_NaN());
+  const std::vector<float> items = xmr_test::with_stride(xmr_test::random_matrix(rng, c.n, c.dim), c.n, c.dim, stride,
+                                                         std::numeric_limits<float>::quiet_NaN());
   const std::vector<half> items_h = xmr_test::to_half(items);
   const std::vector<float> queries = xmr_test::random_matrix(rng, c.num_queries, c.dim);
   f.query_stride = stride;
@@ -188,11 +194,13 @@ Fixture build(const Case& c, bool with_reference = true) {
     }
   }
   if (!with_reference) return f;
-  const std::vector<double> x = c.half_items ? xmr_test::exact_values(MatrixView<const half>(items_h.data(), c.n, c.dim, stride))
-                                             : xmr_test::exact_values(MatrixView<const float>(items.data(), c.n, c.dim, stride));
+  const std::vector<double> x = c.half_items
+                                    ? xmr_test::exact_values(MatrixView<const half>(items_h.data(), c.n, c.dim, stride))
+                                    : xmr_test::exact_values(MatrixView<const float>(items.data(), c.n, c.dim, stride));
   const std::vector<double> q =
-      c.half_queries ? xmr_test::exact_values(MatrixView<const half>(f.queries_h.data(), c.num_queries, c.dim, stride))
-                     : xmr_test::exact_values(MatrixView<const float>(f.queries_f.data(), c.num_queries, c.dim, stride));
+      c.half_queries
+          ? xmr_test::exact_values(MatrixView<const half>(f.queries_h.data(), c.num_queries, c.dim, stride))
+          : xmr_test::exact_values(MatrixView<const float>(f.queries_f.data(), c.num_queries, c.dim, stride));
   f.ref = xmr_test::make_reference(x, ids, q, c.dim, c.metric, c.storage);
   return f;
 }
@@ -214,8 +222,8 @@ void expect_prefix(const xmr::SearchResult& small, const xmr::SearchResult& larg
       const float b = large.score(q, j);
       if (small.id(q, j) != large.id(q, j) || std::memcmp(&a, &b, sizeof a) != 0) {
         ADD_FAILURE() << context << ", query " << q << ", rank " << j << ": top-" << small.k << " has id "
-                      << small.id(q, j) << " score " << a << " but top-" << large.k << " has id "
-                      << large.id(q, j) << " score " << b;
+                      << small.id(q, j) << " score " << a << " but top-" << large.k << " has id " << large.id(q, j)
+                      << " score " << b;
         return;
       }
     }
@@ -237,8 +245,9 @@ void expect_cpu_gpu_agree(const xmr::SearchResult& cpu, const xmr::SearchResult&
         continue;
       }
       EXPECT_NEAR(static_cast<double>(gpu.score(q, j)), s, 2 * tol) << context << ", query " << q << ", rank " << j;
-      const bool apart = (j == 0 || static_cast<double>(cpu.score(q, j - 1)) - s > 2 * tol) &&
-                         (j + 1 >= cpu.k || cpu.id(q, j + 1) == -1 || s - static_cast<double>(cpu.score(q, j + 1)) > 2 * tol);
+      const bool apart =
+          (j == 0 || static_cast<double>(cpu.score(q, j - 1)) - s > 2 * tol) &&
+          (j + 1 >= cpu.k || cpu.id(q, j + 1) == -1 || s - static_cast<double>(cpu.score(q, j + 1)) > 2 * tol);
       if (apart) {
         EXPECT_EQ(gpu.id(q, j), cpu.id(q, j)) << context << ", query " << q << ", rank " << j;
       }
@@ -320,7 +329,8 @@ TEST_P(DenseTable, CpuTileCapsKeepTheContract) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, DenseTable, ::testing::ValuesIn(sizes()), [](const ::testing::TestParamInfo<Size>& param_info) { return size_name(param_info.param); });
+INSTANTIATE_TEST_SUITE_P(Sizes, DenseTable, ::testing::ValuesIn(sizes()),
+                         [](const ::testing::TestParamInfo<Size>& param_info) { return size_name(param_info.param); });
 
 // The same table on the GPU: the reference (also with capped tiles), and agreement with the CPU.
 TEST(DenseGpu, TableMatchesReferenceAndCpu) {
@@ -365,7 +375,8 @@ TEST(DenseGpu, ResidentCopyFollowsAdds) {
     std::vector<float> all;
     std::vector<std::int64_t> all_ids;
     // Batches: initial, pure append, merge below the maximum, append again.
-    const std::vector<std::pair<std::int64_t, std::int64_t>> batches_spec = {{500, 10'000}, {300, 20'000}, {200, 0}, {50, 30'000}};
+    const std::vector<std::pair<std::int64_t, std::int64_t>> batches_spec = {
+        {500, 10'000}, {300, 20'000}, {200, 0}, {50, 30'000}};
     for (const auto& [rows, base] : batches_spec) {
       const std::vector<float> v = xmr_test::random_matrix(rng, rows, kDim);
       std::vector<std::int64_t> ids = xmr_test::random_ids(rng, rows, base, 7);
@@ -373,11 +384,13 @@ TEST(DenseGpu, ResidentCopyFollowsAdds) {
       all.insert(all.end(), v.begin(), v.end());
       all_ids.insert(all_ids.end(), ids.begin(), ids.end());
       const auto n = static_cast<std::int64_t>(all_ids.size());
-      const Reference ref = xmr_test::make_reference(xmr_test::exact_values(MatrixView<const float>(all.data(), n, kDim)), all_ids, qv,
-                                                     kDim, Metric::InnerProduct, storage);
+      const Reference ref =
+          xmr_test::make_reference(xmr_test::exact_values(MatrixView<const float>(all.data(), n, kDim)), all_ids, qv,
+                                   kDim, Metric::InnerProduct, storage);
       for (std::int64_t k : {std::int64_t{1}, std::int64_t{25}, n + 2}) {
         const std::string ctx = context + ", after " + std::to_string(n) + " items, k " + std::to_string(k);
-        const xmr::SearchResult r = index.search(MatrixView<const float>(queries.data(), 9, kDim), k, {.device = Device::Gpu});
+        const xmr::SearchResult r =
+            index.search(MatrixView<const float>(queries.data(), 9, kDim), k, {.device = Device::Gpu});
         xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, tolerance(kDim, storage, Device::Gpu), ctx);
       }
     }
@@ -401,7 +414,9 @@ std::string tie_name(const TieCase& c) {
 }
 
 void PrintTo(const TieCase& c, std::ostream* os);
-void PrintTo(const TieCase& c, std::ostream* os) { *os << tie_name(c); }
+void PrintTo(const TieCase& c, std::ostream* os) {
+  *os << tie_name(c);
+}
 
 class DenseTies : public ::testing::TestWithParam<TieCase> {};
 
@@ -427,7 +442,8 @@ TEST_P(DenseTies, EqualScoresByAscendingId) {
       std::vector<std::int64_t> cols = {0, 1, 2, 3, 4, 5, 6, 7};
       rng.shuffle(cols);
       std::fill(row.begin(), row.end(), 0.0f);
-      for (int i = 0; i < 4; ++i) row[static_cast<std::size_t>(cols[static_cast<std::size_t>(i)])] = rng.uniform() < 0.5 ? -1.0f : 1.0f;
+      for (int i = 0; i < 4; ++i)
+        row[static_cast<std::size_t>(cols[static_cast<std::size_t>(i)])] = rng.uniform() < 0.5 ? -1.0f : 1.0f;
     }
   };
   std::vector<float> items;
@@ -437,7 +453,8 @@ TEST_P(DenseTies, EqualScoresByAscendingId) {
     const std::int64_t copies = rng.uniform_int(1, 6);
     for (std::int64_t k = 0; k < copies; ++k) {
       // Under cosine, copies differ by a power-of-two scale (same direction, same score).
-      const float scale = c.metric == Metric::Cosine ? std::ldexp(1.0f, static_cast<int>(rng.uniform_int(-3, 3))) : 1.0f;
+      const float scale =
+          c.metric == Metric::Cosine ? std::ldexp(1.0f, static_cast<int>(rng.uniform_int(-3, 3))) : 1.0f;
       for (float x : row) items.push_back(x * scale);
     }
   }
@@ -455,7 +472,9 @@ TEST_P(DenseTies, EqualScoresByAscendingId) {
   // Batches in an order that makes later batches hold smaller ids than earlier ones.
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return ids[static_cast<std::size_t>(a)] > ids[static_cast<std::size_t>(b)]; });
+  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return ids[static_cast<std::size_t>(a)] > ids[static_cast<std::size_t>(b)];
+  });
   for (std::int64_t b = 0; b < n; b += 7) {
     const std::int64_t rows = std::min<std::int64_t>(7, n - b);
     std::vector<float> batch;
@@ -478,16 +497,19 @@ TEST_P(DenseTies, EqualScoresByAscendingId) {
   xmr::SearchResult prev;
   for (std::int64_t k = 1; k <= n + 2; ++k) {
     const std::string ctx = context + ", k " + std::to_string(k);
-    const xmr::SearchResult r =
-        c.half_queries ? index.search(MatrixView<const half>(queries_h.data(), kQueries, kDim), k, {.device = Device::Cpu, .resources = &res})
-                       : index.search(MatrixView<const float>(queries.data(), kQueries, kDim), k, {.device = Device::Cpu, .resources = &res});
+    const xmr::SearchResult r = c.half_queries ? index.search(MatrixView<const half>(queries_h.data(), kQueries, kDim),
+                                                              k, {.device = Device::Cpu, .resources = &res})
+                                               : index.search(MatrixView<const float>(queries.data(), kQueries, kDim),
+                                                              k, {.device = Device::Cpu, .resources = &res});
     xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, 0.0, ctx);
     if (prev.k > 0) expect_prefix(prev, r, ctx);
     prev = r;
     if (xmr::gpu_count() > 0) {
-      const xmr::SearchResult g =
-          c.half_queries ? index.search(MatrixView<const half>(queries_h.data(), kQueries, kDim), k, {.device = Device::Gpu, .resources = &res})
-                         : index.search(MatrixView<const float>(queries.data(), kQueries, kDim), k, {.device = Device::Gpu, .resources = &res});
+      const xmr::SearchResult g = c.half_queries
+                                      ? index.search(MatrixView<const half>(queries_h.data(), kQueries, kDim), k,
+                                                     {.device = Device::Gpu, .resources = &res})
+                                      : index.search(MatrixView<const float>(queries.data(), kQueries, kDim), k,
+                                                     {.device = Device::Gpu, .resources = &res});
       xmr_test::expect_bit_equal(r, g, ctx + ", gpu vs cpu");
     }
   }
@@ -506,7 +528,9 @@ std::vector<TieCase> tie_table() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Exact, DenseTies, ::testing::ValuesIn(tie_table()),
-                         [](const ::testing::TestParamInfo<TieCase>& param_info) { return tie_name(param_info.param); });
+                         [](const ::testing::TestParamInfo<TieCase>& param_info) {
+                           return tie_name(param_info.param);
+                         });
 
 // One large group of exact ties (cosine D = 1: every score is +-1) cut at many k, with tiles
 // that split the group: the tied ids must come out in ascending order and be the smallest ones.
@@ -520,18 +544,21 @@ TEST(DenseTiesLarge, CosineDim1) {
   const std::vector<std::int64_t> ids = xmr_test::random_ids(rng, kN, 0, 1000);
   DenseIndex index({.dim = 1, .metric = Metric::Cosine});
   index.add(MatrixView<const float>(items.data(), kN / 2, 1), std::span(ids.data(), kN / 2));
-  index.add(MatrixView<const float>(items.data() + kN / 2, kN - kN / 2, 1), std::span(ids.data() + kN / 2, kN - kN / 2));
+  index.add(MatrixView<const float>(items.data() + kN / 2, kN - kN / 2, 1),
+            std::span(ids.data() + kN / 2, kN - kN / 2));
   const std::vector<float> queries = {-3.0f, 0.5f};
-  const Reference ref = xmr_test::make_reference(xmr_test::exact_values(MatrixView<const float>(items.data(), kN, 1)), ids,
-                                                 xmr_test::exact_values(MatrixView<const float>(queries.data(), 2, 1)), 1,
-                                                 Metric::Cosine, DType::F32);
+  const Reference ref = xmr_test::make_reference(
+      xmr_test::exact_values(MatrixView<const float>(items.data(), kN, 1)), ids,
+      xmr_test::exact_values(MatrixView<const float>(queries.data(), 2, 1)), 1, Metric::Cosine, DType::F32);
   xmr::Resources res;
   res.set_tile_caps(1, 97);
   for (std::int64_t k : {1, 2, 500, 1499, 1500, 1501, 2999, 3000, 3001}) {
     const std::string ctx = "seed " + std::to_string(kSeed) + ", k " + std::to_string(k);
     const xmr::SearchResult r = index.search(MatrixView<const float>(queries.data(), 2, 1), k, {.device = Device::Cpu});
     xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, 0.0, ctx);
-    xmr_test::expect_bit_equal(r, index.search(MatrixView<const float>(queries.data(), 2, 1), k, {.device = Device::Cpu, .resources = &res}), ctx + ", capped");
+    xmr_test::expect_bit_equal(
+        r, index.search(MatrixView<const float>(queries.data(), 2, 1), k, {.device = Device::Cpu, .resources = &res}),
+        ctx + ", capped");
   }
 }
 
@@ -746,9 +773,9 @@ TEST(DenseFp16, EveryFiniteHalfValueRoundTrips) {
   index.add(MatrixView<const half>(values.data(), n, 1), ids);
   const std::vector<float> queries = {1.0f, -1.0f};
   const xmr::SearchResult r = index.search(MatrixView<const float>(queries.data(), 2, 1), n, {.device = Device::Cpu});
-  const Reference ref = xmr_test::make_reference(xmr_test::exact_values(MatrixView<const half>(values.data(), n, 1)), ids,
-                                                 xmr_test::exact_values(MatrixView<const float>(queries.data(), 2, 1)), 1,
-                                                 Metric::InnerProduct, DType::F16);
+  const Reference ref = xmr_test::make_reference(
+      xmr_test::exact_values(MatrixView<const half>(values.data(), n, 1)), ids,
+      xmr_test::exact_values(MatrixView<const float>(queries.data(), 2, 1)), 1, Metric::InnerProduct, DType::F16);
   xmr_test::expect_topk_matches(xmr_test::view_of(r), ref, 0.0, "all halves");
   // Spot checks that do not go through the reference.
   EXPECT_EQ(r.score(0, 0), 65504.0f);
@@ -771,8 +798,12 @@ class ReferenceChecker : public ::testing::Test {
     ref_ = xmr_test::make_reference(items, ids, q, 2, Metric::InnerProduct, DType::F32);
   }
   void check(std::vector<std::int64_t> ids, std::vector<float> scores, double rel_tol) const {
-    const xmr_test::ResultView v{ids.data(), scores.data(), 1, static_cast<std::int64_t>(ids.size()),
-                                 static_cast<std::int64_t>(ids.size()), static_cast<std::int64_t>(ids.size())};
+    const xmr_test::ResultView v{ids.data(),
+                                 scores.data(),
+                                 1,
+                                 static_cast<std::int64_t>(ids.size()),
+                                 static_cast<std::int64_t>(ids.size()),
+                                 static_cast<std::int64_t>(ids.size())};
     xmr_test::expect_topk_matches(v, ref_, rel_tol, "self-test");
   }
   Reference ref_;
@@ -794,8 +825,10 @@ void expect_rejected(F&& f, const std::string& needle) {
     f();
   }
   bool found = false;
-  for (int i = 0; i < results.size(); ++i) found = found || std::string(results.GetTestPartResult(i).message()).find(needle) != std::string::npos;
-  EXPECT_TRUE(found) << "the checker reported " << results.size() << " failure(s), none containing \"" << needle << "\"";
+  for (int i = 0; i < results.size(); ++i)
+    found = found || std::string(results.GetTestPartResult(i).message()).find(needle) != std::string::npos;
+  EXPECT_TRUE(found) << "the checker reported " << results.size() << " failure(s), none containing \"" << needle
+                     << "\"";
 }
 
 TEST_F(ReferenceChecker, RejectsWrongResults) {

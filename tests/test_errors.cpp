@@ -20,9 +20,9 @@ using xmr::DenseIndex;
 using xmr::Device;
 using xmr::DType;
 using xmr::ErrorCode;
+using xmr::half;
 using xmr::MatrixView;
 using xmr::Metric;
-using xmr::half;
 
 constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
@@ -57,8 +57,7 @@ void expect_error(const std::function<void()>& f, ErrorCode code, std::initializ
 }
 
 /// EXPECT_THROW for xmr::Error that also checks the code and that the message names things.
-#define EXPECT_XMR_ERROR(statement, code, ...) \
-  expect_error([&] { (void)(statement); }, code, {__VA_ARGS__}, #statement)
+#define EXPECT_XMR_ERROR(statement, code, ...) expect_error([&] { (void)(statement); }, code, {__VA_ARGS__}, #statement)
 
 /// What an index answers now; compared after every failed call.
 struct Snapshot {
@@ -91,7 +90,8 @@ class ErrorsTest : public ::testing::Test {
   }
 
   Snapshot snapshot(const DenseIndex& index) const {
-    return {index.size(), index.ids(), index.search(MatrixView<const float>(probe_.data(), 3, kDim), 7, {.device = Device::Cpu})};
+    return {index.size(), index.ids(),
+            index.search(MatrixView<const float>(probe_.data(), 3, kDim), 7, {.device = Device::Cpu})};
   }
 
   void expect_unchanged(const DenseIndex& index, const Snapshot& before, const char* what) const {
@@ -100,7 +100,8 @@ class ErrorsTest : public ::testing::Test {
     EXPECT_EQ(index.ids(), before.ids);
     const Snapshot now = snapshot(index);
     EXPECT_EQ(now.result.ids, before.result.ids);
-    EXPECT_EQ(0, std::memcmp(now.result.scores.data(), before.result.scores.data(), before.result.scores.size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(now.result.scores.data(), before.result.scores.data(),
+                             before.result.scores.size() * sizeof(float)));
   }
 
   /// Checks both indexes now (done after every expected error and at the end of each test).
@@ -151,25 +152,28 @@ TEST_F(ErrorsTest, BadK) {
 TEST_F(ErrorsTest, NonFiniteValues) {
   std::vector<float> v(3 * kDim, 0.5f);
   v[2 * kDim + 1] = kNan;
-  EXPECT_XMR_ERROR(cosine_.add(MatrixView<const float>(v.data(), 3, kDim)), ErrorCode::InvalidArgument,
-                   "vectors[2][1]", "nan");
+  EXPECT_XMR_ERROR(cosine_.add(MatrixView<const float>(v.data(), 3, kDim)), ErrorCode::InvalidArgument, "vectors[2][1]",
+                   "nan");
   EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 3, kDim), std::vector<std::int64_t>{1, 2, 3}),
                    ErrorCode::InvalidArgument, "vectors[2][1]", "nan");
   EXPECT_XMR_ERROR(cosine_.search(MatrixView<const float>(v.data(), 3, kDim), 2), ErrorCode::InvalidArgument,
                    "queries[2][1]", "nan");
   v[2 * kDim + 1] = 0.5f;
   v[1 * kDim + 3] = -kInf;
-  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 3, kDim)), ErrorCode::InvalidArgument,
-                   "vectors[1][3]", "inf");
+  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 3, kDim)), ErrorCode::InvalidArgument, "vectors[1][3]",
+                   "inf");
   EXPECT_XMR_ERROR(ip16_.search(MatrixView<const float>(v.data(), 3, kDim), 2), ErrorCode::InvalidArgument,
                    "queries[1][3]", "inf");
   // binary16 inputs: inf and NaN bit patterns.
   std::vector<half> h(2 * kDim, xmr::to_half(1.0f));
   h[kDim + 2] = half{0x7C00};
-  EXPECT_XMR_ERROR(cosine_.add(MatrixView<const half>(h.data(), 2, kDim)), ErrorCode::InvalidArgument, "vectors[1][2]", "inf");
-  EXPECT_XMR_ERROR(cosine_.search(MatrixView<const half>(h.data(), 2, kDim), 1), ErrorCode::InvalidArgument, "queries[1][2]", "inf");
+  EXPECT_XMR_ERROR(cosine_.add(MatrixView<const half>(h.data(), 2, kDim)), ErrorCode::InvalidArgument, "vectors[1][2]",
+                   "inf");
+  EXPECT_XMR_ERROR(cosine_.search(MatrixView<const half>(h.data(), 2, kDim), 1), ErrorCode::InvalidArgument,
+                   "queries[1][2]", "inf");
   h[kDim + 2] = half{0x7E00};
-  EXPECT_XMR_ERROR(ip16_.search(MatrixView<const half>(h.data(), 2, kDim), 1), ErrorCode::InvalidArgument, "queries[1][2]", "nan");
+  EXPECT_XMR_ERROR(ip16_.search(MatrixView<const half>(h.data(), 2, kDim), 1), ErrorCode::InvalidArgument,
+                   "queries[1][2]", "nan");
   // A NaN in the padding of a strided view is never read.
   std::vector<float> strided = {1, 2, 3, 4, kNan, 5, 6, 7, 8, kNan};
   EXPECT_NO_THROW((void)cosine_.search(MatrixView<const float>(strided.data(), 2, kDim, 5), 1));
@@ -178,8 +182,8 @@ TEST_F(ErrorsTest, NonFiniteValues) {
 TEST_F(ErrorsTest, ZeroNormUnderCosine) {
   std::vector<float> v(3 * kDim, 1.0f);
   for (std::int64_t c = 0; c < kDim; ++c) v[static_cast<std::size_t>(kDim + c)] = 0.0f;
-  EXPECT_XMR_ERROR(cosine_.add(MatrixView<const float>(v.data(), 3, kDim)), ErrorCode::InvalidArgument,
-                   "vectors[1]", "zero norm");
+  EXPECT_XMR_ERROR(cosine_.add(MatrixView<const float>(v.data(), 3, kDim)), ErrorCode::InvalidArgument, "vectors[1]",
+                   "zero norm");
   EXPECT_XMR_ERROR(cosine_.search(MatrixView<const float>(v.data(), 3, kDim), 1), ErrorCode::InvalidArgument,
                    "queries[1]", "zero norm");
   const std::vector<half> h = xmr_test::to_half(v);
@@ -209,9 +213,10 @@ TEST(Errors, EmptyIndexSearch) {
                      "index size (= 0)");
     std::vector<std::int64_t> ids(1);
     std::vector<float> scores(1);
-    EXPECT_XMR_ERROR(index.search_into(MatrixView<const float>(q.data(), 1, 2), 1, MatrixView<std::int64_t>(ids.data(), 1, 1),
-                                       MatrixView<float>(scores.data(), 1, 1)),
-                     ErrorCode::InvalidArgument, "index size (= 0)");
+    EXPECT_XMR_ERROR(
+        index.search_into(MatrixView<const float>(q.data(), 1, 2), 1, MatrixView<std::int64_t>(ids.data(), 1, 1),
+                          MatrixView<float>(scores.data(), 1, 1)),
+        ErrorCode::InvalidArgument, "index size (= 0)");
     EXPECT_EQ(index.size(), 0);
   }
 }
@@ -232,8 +237,8 @@ TEST_F(ErrorsTest, NullAndMisalignedPointers) {
   EXPECT_XMR_ERROR(cosine_.search(MatrixView<const float>(misaligned, 2, kDim), 1), ErrorCode::InvalidArgument,
                    "queries.data", "not aligned");
   const auto* misaligned_h = reinterpret_cast<const half*>(buf + 1);
-  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(misaligned_h, 1, kDim)), ErrorCode::InvalidArgument,
-                   "vectors.data", "not aligned");
+  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(misaligned_h, 1, kDim)), ErrorCode::InvalidArgument, "vectors.data",
+                   "not aligned");
 }
 
 TEST_F(ErrorsTest, BadShapes) {
@@ -255,21 +260,23 @@ TEST_F(ErrorsTest, BadShapes) {
 TEST_F(ErrorsTest, BadIds) {
   const std::vector<float> v(3 * kDim, 1.0f);
   const MatrixView<const float> three(v.data(), 3, kDim);
-  EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, 2}), ErrorCode::InvalidArgument,
-                   "ids.size() (= 2)", "vectors.rows() (= 3)");
+  EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, 2}), ErrorCode::InvalidArgument, "ids.size() (= 2)",
+                   "vectors.rows() (= 3)");
   EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, 2, 3, 4}), ErrorCode::InvalidArgument,
                    "ids.size() (= 4)", "vectors.rows() (= 3)");
-  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(xmr_test::to_half(v).data(), 3, kDim), std::vector<std::int64_t>{1}),
-                   ErrorCode::InvalidArgument, "ids.size() (= 1)");
+  EXPECT_XMR_ERROR(
+      ip16_.add(MatrixView<const half>(xmr_test::to_half(v).data(), 3, kDim), std::vector<std::int64_t>{1}),
+      ErrorCode::InvalidArgument, "ids.size() (= 1)");
   // Duplicates within the batch and against stored ids (100, 103, ... 157).
-  EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{7, 8, 7}), ErrorCode::InvalidArgument,
-                   "ids[2] (= 7)", "ids[0]");
+  EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{7, 8, 7}), ErrorCode::InvalidArgument, "ids[2] (= 7)",
+                   "ids[0]");
   EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, 103, 2}), ErrorCode::InvalidArgument,
                    "ids[1] (= 103)", "already");
   EXPECT_XMR_ERROR(ip16_.add(three, std::vector<std::int64_t>{160, 1, 157}), ErrorCode::InvalidArgument,
                    "ids[2] (= 157)", "already");
   // Out of range.
-  EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, -3, 2}), ErrorCode::InvalidArgument, "ids[1] (= -3)");
+  EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, -3, 2}), ErrorCode::InvalidArgument,
+                   "ids[1] (= -3)");
   EXPECT_XMR_ERROR(cosine_.add(three, std::vector<std::int64_t>{1, 2, kMaxI64}), ErrorCode::InvalidArgument,
                    "ids[2] (= 9223372036854775807)");
 }
@@ -279,8 +286,9 @@ TEST_F(ErrorsTest, EmptyIdsForNonEmptyBatch) {
   const std::vector<float> v(3 * kDim, 1.0f);
   EXPECT_XMR_ERROR(cosine_.add(MatrixView<const float>(v.data(), 3, kDim), std::span<const std::int64_t>()),
                    ErrorCode::InvalidArgument, "ids.size() (= 0)", "vectors.rows() (= 3)");
-  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(xmr_test::to_half(v).data(), 3, kDim), std::span<const std::int64_t>()),
-                   ErrorCode::InvalidArgument, "ids.size() (= 0)", "vectors.rows() (= 3)");
+  EXPECT_XMR_ERROR(
+      ip16_.add(MatrixView<const half>(xmr_test::to_half(v).data(), 3, kDim), std::span<const std::int64_t>()),
+      ErrorCode::InvalidArgument, "ids.size() (= 0)", "vectors.rows() (= 3)");
 }
 
 TEST(Errors, SequentialIdsPastTheLargestId) {
@@ -295,13 +303,13 @@ TEST(Errors, SequentialIdsPastTheLargestId) {
 TEST_F(ErrorsTest, Fp16Overflow) {
   std::vector<float> v(2 * kDim, 1.0f);
   v[kDim + 2] = 1e6f;
-  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 2, kDim)), ErrorCode::InvalidArgument,
-                   "vectors[1]", "1e+06", "65504");
+  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 2, kDim)), ErrorCode::InvalidArgument, "vectors[1]",
+                   "1e+06", "65504");
   EXPECT_XMR_ERROR(ip16_.search(MatrixView<const float>(v.data(), 2, kDim), 3), ErrorCode::InvalidArgument,
                    "queries[1]", "1e+06", "65504");
   v[kDim + 2] = 65520.0f;  // rounds to inf in binary16
-  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 2, kDim)), ErrorCode::InvalidArgument,
-                   "vectors[1]", "65520");
+  EXPECT_XMR_ERROR(ip16_.add(MatrixView<const float>(v.data(), 2, kDim)), ErrorCode::InvalidArgument, "vectors[1]",
+                   "65520");
   // 65504 is the largest finite half: accepted. Under cosine, normalisation keeps values in range.
   DenseIndex ok({.dim = kDim, .metric = Metric::InnerProduct, .storage = DType::F16});
   v[kDim + 2] = 65504.0f;
@@ -342,7 +350,8 @@ TEST(Errors, BadResources) {
   const std::size_t before = res.workspace_bytes();
   EXPECT_EQ(before, std::size_t{512} << 20);
   EXPECT_XMR_ERROR(res.set_workspace_bytes(1000), ErrorCode::InvalidArgument, "bytes (= 1000)");
-  EXPECT_XMR_ERROR(res.set_workspace_bytes((std::size_t{1} << 20) - 1), ErrorCode::InvalidArgument, "bytes (= 1048575)");
+  EXPECT_XMR_ERROR(res.set_workspace_bytes((std::size_t{1} << 20) - 1), ErrorCode::InvalidArgument,
+                   "bytes (= 1048575)");
   EXPECT_EQ(res.workspace_bytes(), before);
   EXPECT_NO_THROW(res.set_workspace_bytes(std::size_t{1} << 20));
   EXPECT_EQ(res.workspace_bytes(), std::size_t{1} << 20);
@@ -363,12 +372,14 @@ TEST(Errors, WorkspaceTooSmallForK) {
   res.set_workspace_bytes(std::size_t{1} << 20);
   EXPECT_XMR_ERROR(index.search(MatrixView<const float>(&q, 1, 1), kN, {.device = Device::Cpu, .resources = &res}),
                    ErrorCode::OutOfMemory, "k (= 50000)", "workspace");
-  EXPECT_XMR_ERROR(index.search(MatrixView<const float>(&q, 1, 1), 1'000'000, {.device = Device::Cpu, .resources = &res}),
-                   ErrorCode::OutOfMemory, "workspace");
+  EXPECT_XMR_ERROR(
+      index.search(MatrixView<const float>(&q, 1, 1), 1'000'000, {.device = Device::Cpu, .resources = &res}),
+      ErrorCode::OutOfMemory, "workspace");
   // The same Resources still serves a search that fits, and the default budget serves this one.
-  EXPECT_EQ(index.search(MatrixView<const float>(&q, 1, 1), 10, {.device = Device::Cpu, .resources = &res}).id(0, 0), 96);
+  EXPECT_EQ(index.search(MatrixView<const float>(&q, 1, 1), 10, {.device = Device::Cpu, .resources = &res}).id(0, 0),
+            96);
   const xmr::SearchResult r = index.search(MatrixView<const float>(&q, 1, 1), kN, {.device = Device::Cpu});
-  EXPECT_EQ(r.id(0, 0), 96);        // the first row holding 48
+  EXPECT_EQ(r.id(0, 0), 96);  // the first row holding 48
   EXPECT_EQ(r.score(0, 0), 48.0f);
   EXPECT_EQ(r.score(0, kN - 1), -48.0f);
 }
@@ -387,7 +398,9 @@ TEST_F(ErrorsTest, BadOutputViews) {
   constexpr std::int64_t kK = 4;
   std::vector<std::int64_t> ids(64);
   std::vector<float> scores(64);
-  auto run = [&](MatrixView<std::int64_t> oi, MatrixView<float> os) { return cosine_.search_into(probe(), kK, oi, os); };
+  auto run = [&](MatrixView<std::int64_t> oi, MatrixView<float> os) {
+    return cosine_.search_into(probe(), kK, oi, os);
+  };
   const MatrixView<std::int64_t> good_ids(ids.data(), 3, kK);
   const MatrixView<float> good_scores(scores.data(), 3, kK);
   EXPECT_XMR_ERROR(run(MatrixView<std::int64_t>(ids.data(), 2, kK), good_scores), ErrorCode::InvalidArgument,
@@ -396,7 +409,8 @@ TEST_F(ErrorsTest, BadOutputViews) {
                    "out_scores.cols (= 5)", "k (= 4)");
   EXPECT_XMR_ERROR(run(MatrixView<std::int64_t>(ids.data(), 3, kK, 3), good_scores), ErrorCode::InvalidArgument,
                    "out_ids.stride (= 3)");
-  EXPECT_XMR_ERROR(run(good_ids, MatrixView<float>(nullptr, 3, kK)), ErrorCode::InvalidArgument, "out_scores.data (= null)");
+  EXPECT_XMR_ERROR(run(good_ids, MatrixView<float>(nullptr, 3, kK)), ErrorCode::InvalidArgument,
+                   "out_scores.data (= null)");
   EXPECT_XMR_ERROR(run(good_ids, MatrixView<float>(scores.data(), 3, kK, -1, xmr::MemorySpace::Device)),
                    ErrorCode::InvalidArgument, "out_scores.space");
   alignas(16) unsigned char buf[256] = {};
@@ -406,11 +420,12 @@ TEST_F(ErrorsTest, BadOutputViews) {
 }
 
 TEST(Errors, SyntheticSpec) {
-  EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.num_images = 0}), ErrorCode::InvalidArgument, "spec.num_images (= 0)");
+  EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.num_images = 0}), ErrorCode::InvalidArgument,
+                   "spec.num_images (= 0)");
   EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.captions_per_image = 0}), ErrorCode::InvalidArgument,
                    "spec.captions_per_image (= 0)");
-  EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.num_labels = 4, .max_labels_per_item = 5}), ErrorCode::InvalidArgument,
-                   "spec.max_labels_per_item (= 5)");
+  EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.num_labels = 4, .max_labels_per_item = 5}),
+                   ErrorCode::InvalidArgument, "spec.max_labels_per_item (= 5)");
   EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.dim = 0}), ErrorCode::InvalidArgument, "spec.dim (= 0)");
   EXPECT_XMR_ERROR(xmr::synth::make_cross_modal({.image_noise = -1.0f}), ErrorCode::InvalidArgument, "(= -1)");
   EXPECT_XMR_ERROR(xmr::synth::random_normal(-1, 3, 1), ErrorCode::InvalidArgument, "rows (= -1)");

@@ -36,14 +36,16 @@ inline std::int64_t add_checked(std::int64_t a, std::int64_t b, const char* what
   return r;
 }
 
-inline std::size_t to_size(std::int64_t v) { return static_cast<std::size_t>(v); }
+inline std::size_t to_size(std::int64_t v) {
+  return static_cast<std::size_t>(v);
+}
 
 }  // namespace xmr::detail
 
 /// Throws xmr::Error(code, message...) unless `cond` holds. The message is built from the
 /// remaining arguments only on failure.
-#define XMR_CHECK(cond, code, ...)                                   \
-  do {                                                               \
+#define XMR_CHECK(cond, code, ...)                                         \
+  do {                                                                     \
     if (!(cond)) ::xmr::detail::fail(::xmr::ErrorCode::code, __VA_ARGS__); \
   } while (false)
 
@@ -51,5 +53,4 @@ inline std::size_t to_size(std::int64_t v) { return static_cast<std::size_t>(v);
 #define XMR_EXPECTS(cond, ...) XMR_CHECK(cond, InvalidArgument, __VA_ARGS__)
 
 /// Internal invariant, checked in release builds too.
-#define XMR_INVARIANT(cond) \
-  XMR_CHECK(cond, Internal, "internal invariant failed: " #cond " at " __FILE__ ":", __LINE__)
+#define XMR_INVARIANT(cond) XMR_CHECK(cond, Internal, "internal invariant failed: " #cond " at " __FILE__ ":", __LINE__)

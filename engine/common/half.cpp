@@ -18,8 +18,8 @@ std::uint16_t float_to_half_bits(float f) noexcept {
     return static_cast<std::uint16_t>(sign | 0x7C00u | nan_bit | ((abs >> 13) & 0x03FFu));
   }
   if (abs >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // rounds to inf
-  if (abs < 0x38800000u) {  // half subnormal or zero
-    if (abs < 0x33000000u) return static_cast<std::uint16_t>(sign);  // rounds to 0
+  if (abs < 0x38800000u) {                                                    // half subnormal or zero
+    if (abs < 0x33000000u) return static_cast<std::uint16_t>(sign);           // rounds to 0
     const std::uint32_t exp = abs >> 23;
     const std::uint32_t mant = (abs & 0x007FFFFFu) | 0x00800000u;
     const std::uint32_t shift = 126u - exp;  // 14..24

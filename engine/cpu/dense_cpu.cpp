@@ -17,7 +17,9 @@ namespace xmr::engine::cpu {
 
 namespace {
 
-std::int64_t buffer_keys(std::int64_t k) { return 2 * k + 64; }
+std::int64_t buffer_keys(std::int64_t k) {
+  return 2 * k + 64;
+}
 
 /// Below this many queries per tile, one sgemv per query beats sgemm (no packing pass).
 constexpr std::int64_t kGemvMaxQueries = 4;
@@ -31,15 +33,15 @@ struct WorkerState {
 
 }  // namespace
 
-std::int64_t dense_scratch_bytes(std::int64_t query_rows, std::int64_t db_rows, std::int64_t k,
-                                 std::int64_t dim, std::int64_t workers) {
-  const std::int64_t per_worker = query_rows * db_rows * 4 + db_rows * dim * 4 +
-                                  query_rows * buffer_keys(k) * 8 + workers * buffer_keys(k) * 8;
+std::int64_t dense_scratch_bytes(std::int64_t query_rows, std::int64_t db_rows, std::int64_t k, std::int64_t dim,
+                                 std::int64_t workers) {
+  const std::int64_t per_worker =
+      query_rows * db_rows * 4 + db_rows * dim * 4 + query_rows * buffer_keys(k) * 8 + workers * buffer_keys(k) * 8;
   return workers * per_worker;
 }
 
-void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t num_queries,
-                  std::int64_t k, const Resources& res, std::uint64_t* out_keys) {
+void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t num_queries, std::int64_t k,
+                  const Resources& res, std::uint64_t* out_keys) {
   const std::int64_t n = snap.size;
   const std::int64_t dim = snap.dim;
   const std::int64_t workers = std::max(1, omp_get_max_threads());
@@ -79,7 +81,7 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
     const float* qp = queries + q0 * dim;
     // Small tiles are not worth waking the thread pool for.
     const bool parallel = qn * n * dim >= (std::int64_t{1} << 20);
-#pragma omp parallel num_threads(static_cast<int>(workers)) if (parallel)
+#pragma omp parallel num_threads(static_cast <int>(workers)) if (parallel)
     {
       const int t = omp_get_thread_num();
       const int nt = omp_get_num_threads();
@@ -103,10 +105,9 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
                         static_cast<blasint>(dim), qp + q * dim, 1, 0.0f, s.scores.data() + q * nn, 1);
           }
         } else {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(qn),
-                    static_cast<blasint>(nn), static_cast<blasint>(dim), 1.0f, qp,
-                    static_cast<blasint>(dim), x, static_cast<blasint>(dim), 0.0f, s.scores.data(),
-                    static_cast<blasint>(nn));
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(qn), static_cast<blasint>(nn),
+                      static_cast<blasint>(dim), 1.0f, qp, static_cast<blasint>(dim), x, static_cast<blasint>(dim),
+                      0.0f, s.scores.data(), static_cast<blasint>(nn));
         }
         for (std::int64_t q = 0; q < qn; ++q) {
           s.acc[detail::to_size(q)].push_scores(s.scores.data() + q * nn, nn, static_cast<std::uint64_t>(n0));

@@ -36,9 +36,7 @@ class Rng {
   /// Uniform in [0, 1).
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
   /// Uniform integer in [0, n).
-  std::int64_t below(std::int64_t n) {
-    return static_cast<std::int64_t>(uniform() * static_cast<double>(n));
-  }
+  std::int64_t below(std::int64_t n) { return static_cast<std::int64_t>(uniform() * static_cast<double>(n)); }
   /// Standard normal (Box-Muller, both values used).
   double normal() {
     if (has_spare_) {
@@ -84,8 +82,8 @@ CrossModalData make_cross_modal(const CrossModalSpec& spec) {
   XMR_EXPECTS(spec.captions_per_image >= 1, "spec.captions_per_image (= ", spec.captions_per_image, ") must be >= 1");
   XMR_EXPECTS(spec.num_labels >= 1, "spec.num_labels (= ", spec.num_labels, ") must be >= 1");
   XMR_EXPECTS(spec.max_labels_per_item >= 1 && spec.max_labels_per_item <= spec.num_labels,
-              "spec.max_labels_per_item (= ", spec.max_labels_per_item, ") must be in [1, num_labels (= ",
-              spec.num_labels, ")]");
+              "spec.max_labels_per_item (= ", spec.max_labels_per_item,
+              ") must be in [1, num_labels (= ", spec.num_labels, ")]");
   XMR_EXPECTS(spec.dim >= 1, "spec.dim (= ", spec.dim, ") must be >= 1");
   for (float v : {spec.instance_spread, spec.image_noise, spec.text_noise, spec.modality_gap}) {
     XMR_EXPECTS(std::isfinite(v) && v >= 0.0f, "spec noise/spread/gap values (= ", v, ") must be finite and >= 0");
@@ -143,18 +141,16 @@ CrossModalData make_cross_modal(const CrossModalSpec& spec) {
 
     float* img = d.image_embeddings.data() + detail::to_size(i) * dim;
     for (std::size_t c = 0; c < dim; ++c) {
-      img[c] = static_cast<float>(sem[c] + img_noise * rng.normal() * inv_sqrt_dim +
-                                  gap * gap_img[c]);
+      img[c] = static_cast<float>(sem[c] + img_noise * rng.normal() * inv_sqrt_dim + gap * gap_img[c]);
     }
     for (std::int64_t j = 0; j < spec.captions_per_image; ++j) {
       const std::int64_t t = i * spec.captions_per_image + j;
       d.text_image[detail::to_size(t)] = i;
-      std::copy_n(d.image_labels.begin() + static_cast<std::ptrdiff_t>(detail::to_size(i) * nl),
-                  spec.num_labels, d.text_labels.begin() + static_cast<std::ptrdiff_t>(detail::to_size(t) * nl));
+      std::copy_n(d.image_labels.begin() + static_cast<std::ptrdiff_t>(detail::to_size(i) * nl), spec.num_labels,
+                  d.text_labels.begin() + static_cast<std::ptrdiff_t>(detail::to_size(t) * nl));
       float* txt = d.text_embeddings.data() + detail::to_size(t) * dim;
       for (std::size_t c = 0; c < dim; ++c) {
-        txt[c] = static_cast<float>(sem[c] + txt_noise * rng.normal() * inv_sqrt_dim +
-                                    gap * gap_txt[c]);
+        txt[c] = static_cast<float>(sem[c] + txt_noise * rng.normal() * inv_sqrt_dim + gap * gap_txt[c]);
       }
     }
   }

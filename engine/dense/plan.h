@@ -12,8 +12,8 @@ struct TilePlan {
 };
 
 /// Bytes of scratch one tile needs, as a function of the plan (backend-specific).
-using ScratchFn = std::int64_t (*)(std::int64_t query_rows, std::int64_t db_rows, std::int64_t k,
-                                   std::int64_t dim, std::int64_t workers);
+using ScratchFn = std::int64_t (*)(std::int64_t query_rows, std::int64_t db_rows, std::int64_t k, std::int64_t dim,
+                                   std::int64_t workers);
 
 /// Chooses the largest tiles (queries first up to `pref_query_rows`, database rows up to
 /// `pref_db_rows`) whose scratch fits `budget`, honouring caps (0 = none). Never returns less
@@ -29,9 +29,8 @@ struct PlanRequest {
   std::int64_t pref_db_rows = 4096;
   std::int64_t cap_query_rows = 0;
   std::int64_t cap_db_rows = 0;
-  std::int64_t db_align = 1;  // db_rows is a multiple of this unless it covers all rows
+  std::int64_t db_align = 1;       // db_rows is a multiple of this unless it covers all rows
   std::int64_t min_db_rows = 256;  // shrink the query tile before the database tile below this
-
 };
 
 struct PlanResult {

@@ -27,37 +27,34 @@ double load(const T* p, std::int64_t c) {
 
 template <class T>
 void check_input_view(const MatrixView<const T>& v, const char* name, std::int64_t dim) {
-  XMR_EXPECTS(v.space() == MemorySpace::Host, name,
-              ".space (= Device) is not supported here: pass host memory");
+  XMR_EXPECTS(v.space() == MemorySpace::Host, name, ".space (= Device) is not supported here: pass host memory");
   XMR_EXPECTS(v.rows() >= 0, name, ".rows (= ", v.rows(), ") must be >= 0");
   XMR_EXPECTS(v.cols() == dim, name, ".cols (= ", v.cols(), ") must equal the index dimension (= ", dim, ")");
   XMR_EXPECTS(v.stride() >= v.cols(), name, ".stride (= ", v.stride(), ") must be >= cols (= ", v.cols(), ")");
   if (v.rows() == 0) return;
   XMR_EXPECTS(v.data() != nullptr, name, ".data (= null) with rows (= ", v.rows(), ") > 0");
   const auto addr = reinterpret_cast<std::uintptr_t>(v.data());
-  XMR_EXPECTS(addr % alignof(T) == 0, name, ".data (= 0x", std::hex, addr, std::dec,
-              ") is not aligned to ", alignof(T), " bytes for ", type_name<T>());
+  XMR_EXPECTS(addr % alignof(T) == 0, name, ".data (= 0x", std::hex, addr, std::dec, ") is not aligned to ", alignof(T),
+              " bytes for ", type_name<T>());
   detail::mul_checked(v.rows(), v.stride(), name);
 }
 
 template <class T>
 void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t rows, std::int64_t cols) {
-  XMR_EXPECTS(v.space() == MemorySpace::Host, name,
-              ".space (= Device) is not supported here: pass host memory");
+  XMR_EXPECTS(v.space() == MemorySpace::Host, name, ".space (= Device) is not supported here: pass host memory");
   XMR_EXPECTS(v.rows() == rows, name, ".rows (= ", v.rows(), ") must equal the number of queries (= ", rows, ")");
   XMR_EXPECTS(v.cols() == cols, name, ".cols (= ", v.cols(), ") must equal k (= ", cols, ")");
   XMR_EXPECTS(v.stride() >= v.cols(), name, ".stride (= ", v.stride(), ") must be >= cols (= ", v.cols(), ")");
   if (rows == 0 || cols == 0) return;
   XMR_EXPECTS(v.data() != nullptr, name, ".data (= null) with rows (= ", v.rows(), ") > 0");
   const auto addr = reinterpret_cast<std::uintptr_t>(v.data());
-  XMR_EXPECTS(addr % alignof(T) == 0, name, ".data (= 0x", std::hex, addr, std::dec,
-              ") is not aligned to ", alignof(T), " bytes");
+  XMR_EXPECTS(addr % alignof(T) == 0, name, ".data (= 0x", std::hex, addr, std::dec, ") is not aligned to ", alignof(T),
+              " bytes");
   detail::mul_checked(v.rows(), v.stride(), name);
 }
 
 template <class T>
-void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric, DType out_type,
-                  void* out) {
+void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric, DType out_type, void* out) {
   const std::int64_t rows = in.rows();
   const std::int64_t cols = in.cols();
   // First pass: values and norms, so that nothing is written for an invalid input. The error

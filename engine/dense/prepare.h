@@ -24,7 +24,6 @@ void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t ro
 /// uint16_t* for F16). Throws InvalidArgument naming `name`, the row and the value; also when a
 /// value overflows fp16 storage.
 template <class T>
-void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric, DType out_type,
-                  void* out);
+void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric, DType out_type, void* out);
 
 }  // namespace xmr::engine

@@ -13,8 +13,7 @@ namespace xmr::engine {
 
 template <class T>
 Array<T>::Array(std::int64_t cap)
-    : data(detail::make_host_array<T>(detail::to_size(std::max<std::int64_t>(cap, 1)))),
-      capacity(cap) {}
+    : data(detail::make_host_array<T>(detail::to_size(std::max<std::int64_t>(cap, 1)))), capacity(cap) {}
 
 template struct Array<float>;
 template struct Array<std::uint16_t>;
@@ -27,7 +26,9 @@ std::uint64_t next_lineage() {
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::size_t elem_bytes(DType t) { return t == DType::F32 ? sizeof(float) : sizeof(std::uint16_t); }
+std::size_t elem_bytes(DType t) {
+  return t == DType::F32 ? sizeof(float) : sizeof(std::uint16_t);
+}
 
 std::byte* row_base(const DenseSnapshot& s) {
   return s.type == DType::F32 ? reinterpret_cast<std::byte*>(s.f32->data.get())
@@ -45,25 +46,26 @@ void allocate(DenseSnapshot& s, std::int64_t capacity) {
   s.ids->capacity = capacity;
 }
 
-std::int64_t row_capacity(const DenseSnapshot& s) { return s.ids ? s.ids->capacity : 0; }
+std::int64_t row_capacity(const DenseSnapshot& s) {
+  return s.ids ? s.ids->capacity : 0;
+}
 
 }  // namespace
 
 void sequential_ids(const DenseSnapshot& cur, std::span<std::int64_t> out) {
   const std::int64_t first = cur.max_id() + 1;
   const auto n = static_cast<std::int64_t>(out.size());
-  XMR_EXPECTS(n == 0 || first <= kMaxId - (n - 1), "sequential ids starting at ", first, " for ",
-              n, " vectors would exceed the largest id (= ", kMaxId, ")");
+  XMR_EXPECTS(n == 0 || first <= kMaxId - (n - 1), "sequential ids starting at ", first, " for ", n,
+              " vectors would exceed the largest id (= ", kMaxId, ")");
   std::iota(out.begin(), out.end(), first);
 }
 
 std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const void* rows,
-                                                 std::span<const std::int64_t> ids,
-                                                 const char* ids_name) {
+                                                 std::span<const std::int64_t> ids, const char* ids_name) {
   const auto n = static_cast<std::int64_t>(ids.size());
   const std::int64_t total = detail::add_checked(cur.size, n, "index size after add");
-  XMR_EXPECTS(static_cast<std::uint64_t>(total) <= kernels::kMaxPositions, "index size after add (= ",
-              total, ") exceeds the per-index limit (= ", kernels::kMaxPositions, ")");
+  XMR_EXPECTS(static_cast<std::uint64_t>(total) <= kernels::kMaxPositions, "index size after add (= ", total,
+              ") exceeds the per-index limit (= ", kernels::kMaxPositions, ")");
 
   // Validate every id before touching any memory.
   std::vector<std::int64_t> order(detail::to_size(n));
@@ -72,20 +74,19 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
     const std::int64_t id = ids[detail::to_size(i)];
     XMR_EXPECTS(id >= 0 && id <= kMaxId, ids_name, "[", i, "] (= ", id, ") must be in [0, ", kMaxId, "]");
   }
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-    return ids[detail::to_size(a)] < ids[detail::to_size(b)];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return ids[detail::to_size(a)] < ids[detail::to_size(b)]; });
   for (std::int64_t i = 1; i < n; ++i) {
     const std::int64_t a = order[detail::to_size(i - 1)];
     const std::int64_t b = order[detail::to_size(i)];
-    XMR_EXPECTS(ids[detail::to_size(a)] != ids[detail::to_size(b)], ids_name, "[", b, "] (= ",
-                ids[detail::to_size(b)], ") repeats ", ids_name, "[", a, "]");
+    XMR_EXPECTS(ids[detail::to_size(a)] != ids[detail::to_size(b)], ids_name, "[", b, "] (= ", ids[detail::to_size(b)],
+                ") repeats ", ids_name, "[", a, "]");
   }
   const std::int64_t* old_ids = cur.id_data();
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t id = ids[detail::to_size(i)];
-    XMR_EXPECTS(!std::binary_search(old_ids, old_ids + cur.size, id), ids_name, "[", i, "] (= ",
-                id, ") is already in the index");
+    XMR_EXPECTS(!std::binary_search(old_ids, old_ids + cur.size, id), ids_name, "[", i, "] (= ", id,
+                ") is already in the index");
   }
 
   const std::size_t row_bytes = detail::to_size(cur.dim) * elem_bytes(cur.type);
@@ -101,8 +102,7 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
     std::int64_t* dst_ids = cur.ids->data.get();
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t r = order[detail::to_size(i)];
-      std::memcpy(dst + detail::to_size(cur.size + i) * row_bytes, src + detail::to_size(r) * row_bytes,
-                  row_bytes);
+      std::memcpy(dst + detail::to_size(cur.size + i) * row_bytes, src + detail::to_size(r) * row_bytes, row_bytes);
       dst_ids[cur.size + i] = ids[detail::to_size(r)];
     }
     return next;
@@ -117,8 +117,7 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   std::int64_t a = 0;
   std::int64_t b = 0;
   for (std::int64_t out = 0; out < total; ++out) {
-    const bool take_old =
-        b >= n || (a < cur.size && old_ids[a] < ids[detail::to_size(order[detail::to_size(b)])]);
+    const bool take_old = b >= n || (a < cur.size && old_ids[a] < ids[detail::to_size(order[detail::to_size(b)])]);
     if (take_old) {
       std::memcpy(dst + detail::to_size(out) * row_bytes, old_rows + detail::to_size(a) * row_bytes, row_bytes);
       dst_ids[out] = old_ids[a++];

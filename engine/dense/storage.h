@@ -30,9 +30,9 @@ struct DenseSnapshot {
   /// Changes whenever rows [0, size) of a later snapshot may differ from this one's; equal
   /// lineage means "a prefix of the same rows" (device mirrors upload only the tail then).
   std::uint64_t lineage = 0;
-  std::shared_ptr<Array<float>> f32;           // type == F32: [capacity x dim]
-  std::shared_ptr<Array<std::uint16_t>> f16;   // type == F16: [capacity x dim]
-  std::shared_ptr<Array<std::int64_t>> ids;    // [capacity], ascending over [0, size)
+  std::shared_ptr<Array<float>> f32;          // type == F32: [capacity x dim]
+  std::shared_ptr<Array<std::uint16_t>> f16;  // type == F16: [capacity x dim]
+  std::shared_ptr<Array<std::int64_t>> ids;   // [capacity], ascending over [0, size)
 
   [[nodiscard]] const float* f32_rows() const { return f32 ? f32->data.get() : nullptr; }
   [[nodiscard]] const std::uint16_t* f16_rows() const { return f16 ? f16->data.get() : nullptr; }
@@ -50,7 +50,6 @@ void sequential_ids(const DenseSnapshot& cur, std::span<std::int64_t> out);
 /// snapshot with `rows` ([n x dim] of the storage type, already prepared) added. Writes only
 /// into memory no published snapshot reads. Throws InvalidArgument naming `ids_name`.
 std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const void* rows,
-                                                 std::span<const std::int64_t> ids,
-                                                 const char* ids_name);
+                                                 std::span<const std::int64_t> ids, const char* ids_name);
 
 }  // namespace xmr::engine

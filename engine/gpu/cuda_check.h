@@ -26,8 +26,8 @@ inline void check_cublas(cublasStatus_t status, const char* what) {
   if (status == CUBLAS_STATUS_ALLOC_FAILED) {
     detail::fail(ErrorCode::OutOfMemory, what, ": cuBLAS could not allocate device memory");
   }
-  detail::fail(ErrorCode::Device, what, " failed: ", cublasGetStatusName(status), " (",
-               cublasGetStatusString(status), ")");
+  detail::fail(ErrorCode::Device, what, " failed: ", cublasGetStatusName(status), " (", cublasGetStatusString(status),
+               ")");
 }
 
 }  // namespace xmr::engine::gpu

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <vector>
 
-#include "dense_launch.h"
 #include "dense/plan.h"
+#include "dense_launch.h"
 #include "gpu/context.h"
 #include "gpu/cuda_check.h"
 #include "resources_impl.h"
@@ -23,8 +23,12 @@ namespace {
 
 constexpr std::int64_t kAlign = 256;
 
-std::size_t elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
-std::int64_t round_up(std::int64_t v, std::int64_t a) { return (v + a - 1) / a * a; }
+std::size_t elem_bytes(DType t) {
+  return t == DType::F32 ? 4 : 2;
+}
+std::int64_t round_up(std::int64_t v, std::int64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 /// Device allocation owned by a shared_ptr, so in-flight searches keep it alive.
 struct DeviceBuffer {
@@ -70,8 +74,8 @@ void copy_rows(void* dst, std::size_t dpitch, const void* src, std::size_t spitc
     return;
   }
   for (std::size_t r = 0; r < height; ++r) {
-    check_cuda(cudaMemcpyAsync(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch,
-                               width, kind, stream),
+    check_cuda(cudaMemcpyAsync(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width,
+                               kind, stream),
                what);
   }
 }
@@ -130,8 +134,8 @@ void gemm_tile(Context& ctx, const DenseSnapshot& snap, const void* db, std::int
                "cublasGemmEx(scores tile)");
 }
 
-void run_fast(Context& ctx, const DenseSnapshot& snap, const void* db, const Batch& b, std::int64_t k,
-              std::int64_t dt, float* scores, std::uint64_t* cand_a, std::uint64_t* cand_b, std::uint64_t* run) {
+void run_fast(Context& ctx, const DenseSnapshot& snap, const void* db, const Batch& b, std::int64_t k, std::int64_t dt,
+              float* scores, std::uint64_t* cand_a, std::uint64_t* cand_b, std::uint64_t* run) {
   const cudaStream_t s = ctx.stream;
   const int kk = static_cast<int>(k);
   // run: [qn x 2k]; the first k keys of a row are its running top-k, the second k the tile's.
@@ -172,9 +176,9 @@ void run_general(Context& ctx, const DenseSnapshot& snap, const void* db, const 
   const std::size_t qn = static_cast<std::size_t>(b.qn);
   for (std::size_t r = 0; r < qn; ++r) {
     const auto base = static_cast<std::int64_t>(r) * ld;
-    h_offsets[r] = static_cast<int>(base);                          // begin
-    h_offsets[qn + r] = static_cast<int>(base + k + dt);            // end, full tile
-    h_offsets[2 * qn + r] = static_cast<int>(base + k + last);      // end, last tile
+    h_offsets[r] = static_cast<int>(base);                      // begin
+    h_offsets[qn + r] = static_cast<int>(base + k + dt);        // end, full tile
+    h_offsets[2 * qn + r] = static_cast<int>(base + k + last);  // end, last tile
   }
   check_cuda(cudaMemcpyAsync(offsets, h_offsets.data(), 3 * qn * sizeof(int), cudaMemcpyHostToDevice, s),
              "cudaMemcpyAsync(segment offsets)");
@@ -218,8 +222,8 @@ std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& c
       // Rows past slot->rows are read by no search: append in place.
       char* dst = static_cast<char*>(slot->buffer->ptr) + static_cast<std::size_t>(slot->rows) * row_bytes;
       check_cuda(cudaMemcpyAsync(dst, host + static_cast<std::size_t>(slot->rows) * row_bytes,
-                                 static_cast<std::size_t>(snap.size - slot->rows) * row_bytes,
-                                 cudaMemcpyHostToDevice, ctx.stream),
+                                 static_cast<std::size_t>(snap.size - slot->rows) * row_bytes, cudaMemcpyHostToDevice,
+                                 ctx.stream),
                  "cudaMemcpyAsync(index rows)");
       check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
       slot = std::make_shared<DeviceMatrix>(DeviceMatrix{slot->buffer, snap.size, snap.lineage});
@@ -243,8 +247,8 @@ std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& c
     buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
   }
   buf->capacity_rows = cap;
-  check_cuda(cudaMemcpyAsync(buf->ptr, host, static_cast<std::size_t>(snap.size) * row_bytes,
-                             cudaMemcpyHostToDevice, ctx.stream),
+  check_cuda(cudaMemcpyAsync(buf->ptr, host, static_cast<std::size_t>(snap.size) * row_bytes, cudaMemcpyHostToDevice,
+                             ctx.stream),
              "cudaMemcpyAsync(index rows)");
   check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
   slot = std::make_shared<DeviceMatrix>(DeviceMatrix{std::move(buf), snap.size, snap.lineage});
@@ -253,8 +257,8 @@ std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& c
 
 }  // namespace
 
-void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries,
-                  std::int64_t num_queries, std::int64_t k, Resources& res, std::uint64_t* out_keys) {
+void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
+                  std::int64_t k, Resources& res, std::uint64_t* out_keys) {
   Resources::Impl& r = res.impl();
   std::lock_guard lock(r.mutex);
   const DeviceGuard device_guard;  // the caller's current device is restored on return
@@ -282,8 +286,9 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   }
   PlanResult pr = plan_tiles(req, fast ? &fast_scratch : &general_scratch);
   const std::int64_t need = fast ? fast_scratch(1, 1, k, snap.dim, 1) : general_scratch(1, 1, k, snap.dim, 1);
-  XMR_CHECK(pr.fits, OutOfMemory, "k (= ", k, ") needs ", need, " bytes of GPU scratch, above the workspace budget (= ",
-            r.workspace_bytes, " bytes; see Resources::set_workspace_bytes)");
+  XMR_CHECK(pr.fits, OutOfMemory, "k (= ", k, ") needs ", need,
+            " bytes of GPU scratch, above the workspace budget (= ", r.workspace_bytes,
+            " bytes; see Resources::set_workspace_bytes)");
   std::int64_t qt = pr.plan.query_rows;
   const std::int64_t dt = pr.plan.db_rows;
   if (!fast) {
@@ -346,8 +351,8 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
       result = run;
       result_ld = 2 * k;
     } else {
-      run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_offsets, sort_ws,
-                  sort_ws_bytes, h_offsets);
+      run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_offsets, sort_ws, sort_ws_bytes,
+                  h_offsets);
       result = seg_a;
       result_ld = k + dt;
     }

@@ -42,8 +42,7 @@ struct MirrorCache {
 /// Exact dense top-k on the GPU of `res`. `queries` are prepared ([q x dim] dense, the storage
 /// type: float for F32, binary16 bits for F16). Writes [q x k] selection keys (select_key.h),
 /// best first, to host memory `out_keys`. Uploads or extends the index's device copy as needed.
-void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries,
-                  std::int64_t num_queries, std::int64_t k, Resources& res,
-                  std::uint64_t* out_keys);
+void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
+                  std::int64_t k, Resources& res, std::uint64_t* out_keys);
 
 }  // namespace xmr::engine::gpu

@@ -6,19 +6,25 @@
 namespace xmr::engine::gpu {
 
 struct Context {};
-void ContextDeleter::operator()(Context* c) const noexcept { delete c; }
+void ContextDeleter::operator()(Context* c) const noexcept {
+  delete c;
+}
 
-int device_count() noexcept { return 0; }
+int device_count() noexcept {
+  return 0;
+}
 
 bool device_usable(int, std::string* why) {
   if (why != nullptr) *why = "this build of xmr has no CUDA backend";
   return false;
 }
 
-std::string describe() { return "no GPU (this build of xmr has no CUDA backend)"; }
+std::string describe() {
+  return "no GPU (this build of xmr has no CUDA backend)";
+}
 
-void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t, std::int64_t,
-                  Resources&, std::uint64_t*) {
+void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t, std::int64_t, Resources&,
+                  std::uint64_t*) {
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
 }
 

@@ -40,8 +40,8 @@ std::string label_list(const std::uint8_t* row, std::int64_t n) {
 }
 
 /// Timed batch search: one warm-up call, then the best of `reps` timed calls.
-SearchResult timed_search(const DenseIndex& index, MatrixView<const float> q, std::int64_t k,
-                          Device device, double& best_seconds) {
+SearchResult timed_search(const DenseIndex& index, MatrixView<const float> q, std::int64_t k, Device device,
+                          double& best_seconds) {
   SearchResult r = index.search(q, k, {.device = device});
   best_seconds = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
@@ -53,8 +53,7 @@ SearchResult timed_search(const DenseIndex& index, MatrixView<const float> q, st
 }
 
 void run_demo(const DemoArgs& a) {
-  std::printf("xmr %s demo: cross-modal retrieval on synthetic data\n%s\n\n", version(),
-              device_summary().c_str());
+  std::printf("xmr %s demo: cross-modal retrieval on synthetic data\n%s\n\n", version(), device_summary().c_str());
   synth::CrossModalSpec spec;
   spec.num_images = a.images;
   spec.captions_per_image = a.captions;
@@ -65,8 +64,8 @@ void run_demo(const DemoArgs& a) {
   const synth::CrossModalData data = synth::make_cross_modal(spec);
   std::printf("data: %lld images, %lld captions (%lld per image), dim %lld, %lld labels (seed %llu), %.2f s\n",
               static_cast<long long>(data.num_images), static_cast<long long>(data.num_texts),
-              static_cast<long long>(a.captions), static_cast<long long>(a.dim),
-              static_cast<long long>(a.labels), static_cast<unsigned long long>(a.seed), seconds_since(t0));
+              static_cast<long long>(a.captions), static_cast<long long>(a.dim), static_cast<long long>(a.labels),
+              static_cast<unsigned long long>(a.seed), seconds_since(t0));
 
   const DType storage = a.storage == "fp16" ? DType::F16 : DType::F32;
   const Device device = parse_device(a.device);
@@ -76,8 +75,8 @@ void run_demo(const DemoArgs& a) {
   texts.add(data.texts());
   images.add(data.images());
   std::printf("indexes: %lld text and %lld image vectors (cosine, %s), built in %.3f s\n\n",
-              static_cast<long long>(texts.size()), static_cast<long long>(images.size()),
-              to_string(storage), seconds_since(t0));
+              static_cast<long long>(texts.size()), static_cast<long long>(images.size()), to_string(storage),
+              seconds_since(t0));
 
   const std::int64_t k = a.k;
   double t_i2t = 0.0;
@@ -113,7 +112,8 @@ void run_demo(const DemoArgs& a) {
   }
 
   std::printf("\nimage 0, labels %s: top %lld captions\n",
-              label_list(data.image_labels.data(), data.num_labels).c_str(), static_cast<long long>(std::min<std::int64_t>(k, 5)));
+              label_list(data.image_labels.data(), data.num_labels).c_str(),
+              static_cast<long long>(std::min<std::int64_t>(k, 5)));
   for (std::int64_t j = 0; j < std::min<std::int64_t>(k, 5); ++j) {
     const std::int64_t id = i2t.id(0, j);
     const std::int64_t img = data.text_image[static_cast<std::size_t>(id)];

@@ -50,8 +50,8 @@ Device resolve_device(Device requested, const Resources& res) {
     case Device::Cpu: return Device::Cpu;
     case Device::Auto: return engine::gpu::device_usable(res.device_id(), &why) ? Device::Gpu : Device::Cpu;
     case Device::Gpu:
-      XMR_CHECK(engine::gpu::device_usable(res.device_id(), &why), Unavailable,
-                "device (= gpu) requested but GPU ", res.device_id(), " is not usable: ", why);
+      XMR_CHECK(engine::gpu::device_usable(res.device_id(), &why), Unavailable, "device (= gpu) requested but GPU ",
+                res.device_id(), " is not usable: ", why);
       return Device::Gpu;
   }
   detail::fail(ErrorCode::InvalidArgument, "device (= ", static_cast<int>(requested), ") is not a Device value");
@@ -65,8 +65,8 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
   engine::check_input_view(vectors, "vectors", dim);
   if (ids != nullptr) {
     const auto num_ids = static_cast<std::int64_t>(ids->size());
-    XMR_EXPECTS(num_ids == vectors.rows(), "ids.size() (= ", num_ids, ") must equal vectors.rows() (= ",
-                vectors.rows(), ")");
+    XMR_EXPECTS(num_ids == vectors.rows(), "ids.size() (= ", num_ids, ") must equal vectors.rows() (= ", vectors.rows(),
+                ")");
     XMR_EXPECTS(ids->data() != nullptr || num_ids == 0, "ids.data() (= null) with size ", num_ids);
   }
   const std::int64_t n = vectors.rows();
@@ -94,9 +94,8 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
 }
 
 template <class T>
-Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k,
-                                MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
-                                const SearchOptions& opts) const {
+Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                                MatrixView<float> out_scores, const SearchOptions& opts) const {
   const auto s = current();
   const std::int64_t dim = options.dim;
   engine::check_input_view(queries, "queries", dim);
@@ -132,8 +131,8 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k,
     if (device == Device::Cpu) {
       engine::cpu::dense_search(*s, qf.data(), nq, kb, res, keys.data());
     } else {
-      const void* qp = options.storage == DType::F32 ? static_cast<const void*>(qf.data())
-                                                     : static_cast<const void*>(qh.data());
+      const void* qp =
+          options.storage == DType::F32 ? static_cast<const void*>(qf.data()) : static_cast<const void*>(qh.data());
       engine::gpu::dense_search(*s, mirrors, qp, nq, kb, res, keys.data());
     }
     const std::int64_t* ids = s->id_data();
@@ -162,8 +161,8 @@ DenseIndex::DenseIndex(const DenseIndexOptions& options) : impl_(std::make_uniqu
   XMR_EXPECTS(options.dim >= 1, "options.dim (= ", options.dim, ") must be >= 1");
   XMR_EXPECTS(options.metric == Metric::Cosine || options.metric == Metric::InnerProduct,
               "options.metric (= ", static_cast<int>(options.metric), ") is not a Metric value");
-  XMR_EXPECTS(options.storage == DType::F32 || options.storage == DType::F16, "options.storage (= ",
-              static_cast<int>(options.storage), ") is not a DType value");
+  XMR_EXPECTS(options.storage == DType::F32 || options.storage == DType::F16,
+              "options.storage (= ", static_cast<int>(options.storage), ") is not a DType value");
   XMR_EXPECTS(options.device == Device::Auto || options.device == Device::Cpu || options.device == Device::Gpu,
               "options.device (= ", static_cast<int>(options.device), ") is not a Device value");
   impl_->options = options;
@@ -178,8 +177,12 @@ DenseIndex::~DenseIndex() = default;
 DenseIndex::DenseIndex(DenseIndex&&) noexcept = default;
 DenseIndex& DenseIndex::operator=(DenseIndex&&) noexcept = default;
 
-void DenseIndex::add(MatrixView<const float> vectors) { impl_->add(vectors, nullptr); }
-void DenseIndex::add(MatrixView<const half> vectors) { impl_->add(vectors, nullptr); }
+void DenseIndex::add(MatrixView<const float> vectors) {
+  impl_->add(vectors, nullptr);
+}
+void DenseIndex::add(MatrixView<const half> vectors) {
+  impl_->add(vectors, nullptr);
+}
 void DenseIndex::add(MatrixView<const float> vectors, std::span<const std::int64_t> ids) {
   impl_->add(vectors, &ids);
 }
@@ -193,31 +196,37 @@ SearchResult search_owned(const DenseIndex::Impl& impl, MatrixView<const T> quer
                           const SearchOptions& options);
 }  // namespace
 
-SearchResult DenseIndex::search(MatrixView<const float> queries, std::int64_t k,
-                                const SearchOptions& options) const {
+SearchResult DenseIndex::search(MatrixView<const float> queries, std::int64_t k, const SearchOptions& options) const {
   return search_owned(*impl_, queries, k, options);
 }
-SearchResult DenseIndex::search(MatrixView<const half> queries, std::int64_t k,
-                                const SearchOptions& options) const {
+SearchResult DenseIndex::search(MatrixView<const half> queries, std::int64_t k, const SearchOptions& options) const {
   return search_owned(*impl_, queries, k, options);
 }
 
-Device DenseIndex::search_into(MatrixView<const float> queries, std::int64_t k,
-                               MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
-                               const SearchOptions& options) const {
+Device DenseIndex::search_into(MatrixView<const float> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                               MatrixView<float> out_scores, const SearchOptions& options) const {
   return impl_->search(queries, k, out_ids, out_scores, options);
 }
-Device DenseIndex::search_into(MatrixView<const half> queries, std::int64_t k,
-                               MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
-                               const SearchOptions& options) const {
+Device DenseIndex::search_into(MatrixView<const half> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                               MatrixView<float> out_scores, const SearchOptions& options) const {
   return impl_->search(queries, k, out_ids, out_scores, options);
 }
 
-std::int64_t DenseIndex::size() const { return impl_->current()->size; }
-std::int64_t DenseIndex::dim() const noexcept { return impl_->options.dim; }
-Metric DenseIndex::metric() const noexcept { return impl_->options.metric; }
-DType DenseIndex::storage() const noexcept { return impl_->options.storage; }
-Device DenseIndex::device() const noexcept { return impl_->options.device; }
+std::int64_t DenseIndex::size() const {
+  return impl_->current()->size;
+}
+std::int64_t DenseIndex::dim() const noexcept {
+  return impl_->options.dim;
+}
+Metric DenseIndex::metric() const noexcept {
+  return impl_->options.metric;
+}
+DType DenseIndex::storage() const noexcept {
+  return impl_->options.storage;
+}
+Device DenseIndex::device() const noexcept {
+  return impl_->options.device;
+}
 std::vector<std::int64_t> DenseIndex::ids() const {
   const auto s = impl_->current();
   return {s->id_data(), s->id_data() + s->size};

@@ -22,8 +22,12 @@ const char* to_string(ErrorCode code) noexcept {
 
 Error::Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
 
-half to_half(float value) noexcept { return half{detail::float_to_half_bits(value)}; }
-float to_float(half value) noexcept { return detail::half_bits_to_float(value.bits); }
+half to_half(float value) noexcept {
+  return half{detail::float_to_half_bits(value)};
+}
+float to_float(half value) noexcept {
+  return detail::half_bits_to_float(value.bits);
+}
 
 const char* to_string(Metric metric) noexcept {
   switch (metric) {
@@ -50,6 +54,8 @@ const char* to_string(DType dtype) noexcept {
   return "unknown";
 }
 
-const char* version() noexcept { return XMR_VERSION_STRING; }
+const char* version() noexcept {
+  return XMR_VERSION_STRING;
+}
 
 }  // namespace xmr

@@ -2,9 +2,9 @@
 #include <omp.h>
 
 #include "common/check.h"
+#include "glue.h"
 #include "gpu/gpu_api.h"
 #include "resources_impl.h"
-#include "glue.h"
 
 namespace xmr {
 
@@ -17,15 +17,21 @@ Resources::~Resources() = default;
 Resources::Resources(Resources&&) noexcept = default;
 Resources& Resources::operator=(Resources&&) noexcept = default;
 
-int Resources::device_id() const noexcept { return impl_->device_id; }
-CUstream_st* Resources::borrowed_stream() const noexcept { return impl_->borrowed_stream; }
+int Resources::device_id() const noexcept {
+  return impl_->device_id;
+}
+CUstream_st* Resources::borrowed_stream() const noexcept {
+  return impl_->borrowed_stream;
+}
 
 void Resources::set_workspace_bytes(std::size_t bytes) {
   XMR_EXPECTS(bytes >= (std::size_t{1} << 20), "workspace bytes (= ", bytes, ") must be >= 1 MiB");
   std::lock_guard lock(impl_->mutex);
   impl_->workspace_bytes = bytes;
 }
-std::size_t Resources::workspace_bytes() const noexcept { return impl_->workspace_bytes; }
+std::size_t Resources::workspace_bytes() const noexcept {
+  return impl_->workspace_bytes;
+}
 
 void Resources::set_tile_caps(std::int64_t max_query_rows, std::int64_t max_db_rows) {
   XMR_EXPECTS(max_query_rows >= 0, "max_query_rows (= ", max_query_rows, ") must be >= 0");
@@ -34,10 +40,16 @@ void Resources::set_tile_caps(std::int64_t max_query_rows, std::int64_t max_db_r
   impl_->max_query_rows = max_query_rows;
   impl_->max_db_rows = max_db_rows;
 }
-std::int64_t Resources::max_query_rows() const noexcept { return impl_->max_query_rows; }
-std::int64_t Resources::max_db_rows() const noexcept { return impl_->max_db_rows; }
+std::int64_t Resources::max_query_rows() const noexcept {
+  return impl_->max_query_rows;
+}
+std::int64_t Resources::max_db_rows() const noexcept {
+  return impl_->max_db_rows;
+}
 
-int gpu_count() noexcept { return engine::gpu::device_count(); }
+int gpu_count() noexcept {
+  return engine::gpu::device_count();
+}
 
 bool built_with_cuda() noexcept {
 #if defined(XMR_WITH_CUDA)

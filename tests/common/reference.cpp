@@ -63,11 +63,14 @@ std::vector<double> exact_values_impl(xmr::MatrixView<const T> m) {
 
 }  // namespace
 
-std::vector<double> exact_values(xmr::MatrixView<const float> m) { return exact_values_impl(m); }
-std::vector<double> exact_values(xmr::MatrixView<const xmr::half> m) { return exact_values_impl(m); }
+std::vector<double> exact_values(xmr::MatrixView<const float> m) {
+  return exact_values_impl(m);
+}
+std::vector<double> exact_values(xmr::MatrixView<const xmr::half> m) {
+  return exact_values_impl(m);
+}
 
-std::vector<double> prepare(std::span<const double> rows, std::int64_t dim, xmr::Metric metric,
-                            xmr::DType storage) {
+std::vector<double> prepare(std::span<const double> rows, std::int64_t dim, xmr::Metric metric, xmr::DType storage) {
   const auto d = static_cast<std::size_t>(dim);
   const std::size_t n = rows.size() / d;
   std::vector<double> out(rows.size());
@@ -81,16 +84,15 @@ std::vector<double> prepare(std::span<const double> rows, std::int64_t dim, xmr:
     }
     for (std::size_t c = 0; c < d; ++c) {
       const auto f = static_cast<float>(in[c] * scale);
-      out[r * d + c] = storage == xmr::DType::F16 ? static_cast<double>(xmr::to_float(xmr::to_half(f)))
-                                                  : static_cast<double>(f);
+      out[r * d + c] =
+          storage == xmr::DType::F16 ? static_cast<double>(xmr::to_float(xmr::to_half(f))) : static_cast<double>(f);
     }
   }
   return out;
 }
 
 Reference make_reference(std::span<const double> items, std::span<const std::int64_t> ids,
-                         std::span<const double> queries, std::int64_t dim, xmr::Metric metric,
-                         xmr::DType storage) {
+                         std::span<const double> queries, std::int64_t dim, xmr::Metric metric, xmr::DType storage) {
   const auto d = static_cast<std::size_t>(dim);
   Reference ref;
   ref.num_items = static_cast<std::int64_t>(ids.size());
@@ -151,8 +153,7 @@ std::unordered_map<std::int64_t, std::int64_t> index_of_ids(const Reference& ref
 
 }  // namespace
 
-void expect_topk_matches(const ResultView& result, const Reference& ref, double rel_tol,
-                         const std::string& context) {
+void expect_topk_matches(const ResultView& result, const Reference& ref, double rel_tol, const std::string& context) {
   constexpr int kMaxReports = 8;
   int reports = 0;
   auto report = [&](std::int64_t q, std::int64_t j, const std::string& what) {
@@ -164,8 +165,7 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
     ++reports;
   };
   if (result.num_queries != ref.num_queries) {
-    ADD_FAILURE() << context << ": result has " << result.num_queries << " queries, reference "
-                  << ref.num_queries;
+    ADD_FAILURE() << context << ": result has " << result.num_queries << " queries, reference " << ref.num_queries;
     return;
   }
   const auto pos = index_of_ids(ref);
@@ -176,7 +176,9 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
   for (std::int64_t q = 0; q < result.num_queries; ++q) {
     const std::vector<std::int64_t> order = ranking(ref, q);
     auto ranked_score = [&](std::int64_t j) { return ref.score(q, order[static_cast<std::size_t>(j)]); };
-    auto ranked_id = [&](std::int64_t j) { return ref.ids[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])]; };
+    auto ranked_id = [&](std::int64_t j) {
+      return ref.ids[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])];
+    };
     const double tol = rel_tol * ref.scale[static_cast<std::size_t>(q)];
     const double sep = 2.0 * tol;
     const double kth = kk > 0 ? ranked_score(kk - 1) : 0.0;
@@ -187,8 +189,7 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
       if (j >= n) {  // (e)
         if (id != -1 || !(std::isinf(s) && s < 0.0f)) {
           std::ostringstream os;
-          os << "slot past the " << n << " items holds id " << id << " score " << s
-             << ", expected -1 / -inf";
+          os << "slot past the " << n << " items holds id " << id << " score " << s << ", expected -1 / -inf";
           report(q, j, os.str());
         }
         continue;
@@ -206,8 +207,8 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
       if (!(std::fabs(static_cast<double>(s) - r) <= tol)) {  // (b)
         std::ostringstream os;
         os.precision(9);
-        os << "id " << id << " score " << s << " but reference " << r << " (|diff| = "
-           << std::fabs(static_cast<double>(s) - r) << " > tol " << tol << ")";
+        os << "id " << id << " score " << s << " but reference " << r
+           << " (|diff| = " << std::fabs(static_cast<double>(s) - r) << " > tol " << tol << ")";
         report(q, j, os.str());
       }
       if (r < kth - sep) {  // (c)
@@ -223,14 +224,12 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
         if (!(prev >= s)) {
           std::ostringstream os;
           os.precision(9);
-          os << "scores not non-increasing: " << prev << " (id " << prev_id << ") then " << s
-             << " (id " << id << ")";
+          os << "scores not non-increasing: " << prev << " (id " << prev_id << ") then " << s << " (id " << id << ")";
           report(q, j, os.str());
         } else if (prev == s && !(prev_id < id)) {
           std::ostringstream os;
           os.precision(9);
-          os << "equal scores " << s << " not in ascending id order: id " << prev_id
-             << " then id " << id;
+          os << "equal scores " << s << " not in ascending id order: id " << prev_id << " then id " << id;
           report(q, j, os.str());
         }
       }
@@ -240,8 +239,8 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
       if (apart && id != ranked_id(j)) {
         std::ostringstream os;
         os.precision(9);
-        os << "id " << id << " (score " << s << ") but the reference ranks id " << ranked_id(j)
-           << " (score " << ranked_score(j) << ") here";
+        os << "id " << id << " (score " << s << ") but the reference ranks id " << ranked_id(j) << " (score "
+           << ranked_score(j) << ") here";
         report(q, j, os.str());
       }
       if (exact && static_cast<double>(s) != ranked_score(j)) {
@@ -256,8 +255,8 @@ void expect_topk_matches(const ResultView& result, const Reference& ref, double 
       if (returned.count(ranked_id(j)) == 0) {
         std::ostringstream os;
         os.precision(9);
-        os << "id " << ranked_id(j) << " (reference score " << ranked_score(j)
-           << ", clearly above the k-th best " << kth << ") is missing";
+        os << "id " << ranked_id(j) << " (reference score " << ranked_score(j) << ", clearly above the k-th best "
+           << kth << ") is missing";
         report(q, j, os.str());
       }
     }
@@ -276,9 +275,8 @@ void expect_bit_equal(const xmr::SearchResult& a, const xmr::SearchResult& b, co
       const float sb = b.score(q, j);
       if (a.id(q, j) != b.id(q, j) || std::memcmp(&sa, &sb, sizeof(float)) != 0) {
         ++reports;
-        ADD_FAILURE() << context << ", query " << q << ", rank " << j << ": id " << a.id(q, j)
-                      << " score " << std::hexfloat << sa << " vs id " << b.id(q, j) << " score "
-                      << sb << std::defaultfloat;
+        ADD_FAILURE() << context << ", query " << q << ", rank " << j << ": id " << a.id(q, j) << " score "
+                      << std::hexfloat << sa << " vs id " << b.id(q, j) << " score " << sb << std::defaultfloat;
       }
     }
   }

@@ -57,8 +57,8 @@ std::vector<float> random_matrix(Rng& rng, std::int64_t rows, std::int64_t cols)
 /// Copies a dense `rows x cols` matrix into rows of `stride` elements (padding filled with
 /// `pad`, which must never be read).
 template <class T>
-std::vector<T> with_stride(const std::vector<T>& dense, std::int64_t rows, std::int64_t cols,
-                           std::int64_t stride, T pad) {
+std::vector<T> with_stride(const std::vector<T>& dense, std::int64_t rows, std::int64_t cols, std::int64_t stride,
+                           T pad) {
   std::vector<T> out(static_cast<std::size_t>(rows * stride), pad);
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < cols; ++c) {
@@ -83,8 +83,7 @@ std::vector<double> exact_values(xmr::MatrixView<const xmr::half> m);
 
 /// What the library stores (or multiplies, for queries) for `rows` ([n x dim], exact input values):
 /// normalised under cosine, rounded to float, then to binary16 for fp16 storage; in double.
-std::vector<double> prepare(std::span<const double> rows, std::int64_t dim, xmr::Metric metric,
-                            xmr::DType storage);
+std::vector<double> prepare(std::span<const double> rows, std::int64_t dim, xmr::Metric metric, xmr::DType storage);
 
 /// Every score of every query against every item, in double.
 struct Reference {
@@ -102,8 +101,7 @@ struct Reference {
 /// Reference scores of `queries` ([Q x dim], exact input values) against `items` ([N x dim],
 /// exact input values) whose ids are `ids`, for an index of the given metric and storage.
 Reference make_reference(std::span<const double> items, std::span<const std::int64_t> ids,
-                         std::span<const double> queries, std::int64_t dim, xmr::Metric metric,
-                         xmr::DType storage);
+                         std::span<const double> queries, std::int64_t dim, xmr::Metric metric, xmr::DType storage);
 
 /// Bound on |fp32 dot product - exact dot product| / (|q| |x|) for D-dimensional vectors, for
 /// any summation order, with or without FMA: gamma_D = D u / (1 - D u) with u = 2^-24, plus one
@@ -137,8 +135,7 @@ ResultView view_of(const xmr::SearchResult& r);
 ///  (e) slots past the number of items hold id -1 and score -inf.
 /// Failure messages start with `context` (which must name the seed), then the query and rank.
 /// Reports at most a few failures per call.
-void expect_topk_matches(const ResultView& result, const Reference& ref, double rel_tol,
-                         const std::string& context);
+void expect_topk_matches(const ResultView& result, const Reference& ref, double rel_tol, const std::string& context);
 
 /// True when two results hold bit-identical ids and scores.
 void expect_bit_equal(const xmr::SearchResult& a, const xmr::SearchResult& b, const std::string& context);

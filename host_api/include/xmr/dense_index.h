@@ -17,10 +17,10 @@ namespace xmr {
 
 /// How a DenseIndex stores and compares vectors.
 struct DenseIndexOptions {
-  std::int64_t dim = 0;               ///< vector dimension D (>= 1)
-  Metric metric = Metric::Cosine;     ///< similarity
-  DType storage = DType::F32;         ///< stored scalar type
-  Device device = Device::Auto;       ///< default device of searches
+  std::int64_t dim = 0;            ///< vector dimension D (>= 1)
+  Metric metric = Metric::Cosine;  ///< similarity
+  DType storage = DType::F32;      ///< stored scalar type
+  Device device = Device::Auto;    ///< default device of searches
 };
 
 /// Per-call search options (C++20 designated initialisers: `{.device = Device::Cpu}`).
@@ -108,12 +108,10 @@ class XMR_API DenseIndex {
   /// As search(), writing into caller buffers: `out_ids` and `out_scores` are [Q x k] host
   /// views (any stride >= k). On error their contents are unspecified; the index is unchanged.
   /// \returns the device the search ran on.
-  Device search_into(MatrixView<const float> queries, std::int64_t k,
-                     MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
-                     const SearchOptions& options = {}) const;
-  Device search_into(MatrixView<const half> queries, std::int64_t k,
-                     MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
-                     const SearchOptions& options = {}) const;
+  Device search_into(MatrixView<const float> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                     MatrixView<float> out_scores, const SearchOptions& options = {}) const;
+  Device search_into(MatrixView<const half> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                     MatrixView<float> out_scores, const SearchOptions& options = {}) const;
 
   /// Number of stored vectors.
   [[nodiscard]] std::int64_t size() const;
