@@ -8,6 +8,8 @@ option(XMR_BUILD_CLI "Build the xmr command-line tool" ON)
 option(XMR_WERROR "Treat compiler warnings as errors" ON)
 set(XMR_SANITIZE "" CACHE STRING "Sanitizers for host code, e.g. address,undefined")
 
+include(GNUInstallDirs)
+
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
 endif()

@@ -18,7 +18,7 @@ struct Resources::Impl {
   std::int64_t max_query_rows = 0;  // 0: no cap
   std::int64_t max_db_rows = 0;
   /// Serialises use of this object's GPU context (stream, handle, workspace).
-  std::mutex mutex;
+  mutable std::mutex mutex;
   /// Stream, cuBLAS handle and device workspace; made on first GPU use.
   std::unique_ptr<engine::gpu::Context, engine::gpu::ContextDeleter> gpu;
 };

@@ -11,7 +11,7 @@ bash scripts/setup.sh
 
 jobs=$(nproc)
 ctest_args=(--output-on-failure --no-tests=error -j "$jobs")
-export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/xmr-ccache}"
+export CCACHE_DIR="${CCACHE_DIR:-${HOME:-/tmp}/.cache/xmr-ccache}"
 section() { printf '\n=== %s ===\n' "$1"; }
 
 section "CUDA build (XMR_CUDA=AUTO)"

@@ -722,6 +722,27 @@ TEST(DenseIds, SequentialIdsFollowTheLargestId) {
   EXPECT_EQ(r.scores, (std::vector<float>{2.0f, 2.0f, 1.0f}));
 }
 
+// Adds below the largest id merge into new arrays; their capacity must follow the row count, not
+// compound (a doubling per merge exhausted memory after a few dozen one-row adds).
+TEST(DenseIds, ManyMergingAddsKeepMemoryBounded) {
+  constexpr std::int64_t kDim = 64;
+  constexpr std::int64_t kBase = 20000;
+  const std::vector<float> base = xmr::synth::random_normal(kBase, kDim, 5);
+  DenseIndex index({.dim = kDim, .metric = Metric::InnerProduct});
+  std::vector<std::int64_t> ids(kBase);
+  for (std::int64_t i = 0; i < kBase; ++i) ids[static_cast<std::size_t>(i)] = 1000 + i;
+  index.add(MatrixView<const float>(base.data(), kBase, kDim), ids);
+  const std::vector<float> one = xmr::synth::random_normal(1, kDim, 6);
+  for (std::int64_t i = 0; i < 60; ++i) {
+    const std::int64_t id = 999 - i;  // below every stored id: a merge, not an append
+    ASSERT_NO_THROW(index.add(MatrixView<const float>(one.data(), 1, kDim), std::span(&id, 1))) << "add " << i;
+  }
+  EXPECT_EQ(index.size(), kBase + 60);
+  const xmr::SearchResult r = index.search(MatrixView<const float>(one.data(), 1, kDim), 60, {.device = Device::Cpu});
+  for (std::int64_t j = 0; j < 60; ++j)
+    EXPECT_EQ(r.id(0, j), 940 + j) << "rank " << j;  // 60 equal copies: ids ascending
+}
+
 TEST(DenseIds, EmptyAddChangesNothing) {
   DenseIndex index({.dim = 3, .metric = Metric::Cosine});
   index.add(MatrixView<const float>(nullptr, 0, 3));

@@ -135,6 +135,18 @@ TEST_F(ErrorsTest, DimensionMismatch) {
   EXPECT_XMR_ERROR(ip16_.add(MatrixView<const half>(h.data(), 6, 2)), ErrorCode::InvalidArgument, "vectors.cols (= 2)");
 }
 
+// A result that cannot be allocated is OutOfMemory (never a std::length_error or a crash), and a
+// bad call with a huge result is reported as the bad argument, not as out of memory. The query
+// view claims 2^30 rows over a small buffer: the call must fail before reading any of them.
+TEST_F(ErrorsTest, HugeResultsFailCleanly) {
+  const std::vector<float> q(16, 1.0f);
+  const std::int64_t rows = std::int64_t{1} << 30;
+  EXPECT_XMR_ERROR(cosine_.search(MatrixView<const float>(q.data(), rows, kDim), (std::int64_t{1} << 31) - 1),
+                   ErrorCode::OutOfMemory, "DenseIndex::search");
+  EXPECT_XMR_ERROR(cosine_.search(MatrixView<const float>(q.data(), rows, kDim + 1), (std::int64_t{1} << 31) - 1),
+                   ErrorCode::InvalidArgument, "queries.cols");
+}
+
 TEST_F(ErrorsTest, BadK) {
   EXPECT_XMR_ERROR(cosine_.search(probe(), 0), ErrorCode::InvalidArgument, "k (= 0)");
   EXPECT_XMR_ERROR(cosine_.search(probe(), -5), ErrorCode::InvalidArgument, "k (= -5)");

@@ -46,6 +46,15 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
   const std::int64_t dim = snap.dim;
   const std::int64_t workers = std::max(1, omp_get_max_threads());
   const Resources::Impl& r = res.impl();
+  std::size_t workspace_bytes = 0;
+  std::int64_t cap_query_rows = 0;
+  std::int64_t cap_db_rows = 0;
+  {  // the setters may run concurrently on a shared Resources
+    std::lock_guard lock(r.mutex);
+    workspace_bytes = r.workspace_bytes;
+    cap_query_rows = r.max_query_rows;
+    cap_db_rows = r.max_db_rows;
+  }
 
   PlanRequest req;
   req.num_queries = num_queries;
@@ -53,14 +62,14 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
   req.k = k;
   req.dim = dim;
   req.workers = workers;
-  req.budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes, INT64_MAX));
+  req.budget = static_cast<std::int64_t>(std::min<std::size_t>(workspace_bytes, INT64_MAX));
   req.pref_query_rows = 256;
   req.pref_db_rows = 2048;
-  req.cap_query_rows = r.max_query_rows;
-  req.cap_db_rows = r.max_db_rows;
+  req.cap_query_rows = cap_query_rows;
+  req.cap_db_rows = cap_db_rows;
   const PlanResult pr = plan_tiles(req, &dense_scratch_bytes);
   XMR_CHECK(pr.fits, OutOfMemory, "k (= ", k, ") needs ", dense_scratch_bytes(1, 1, k, dim, workers),
-            " bytes of CPU scratch, above the workspace budget (= ", r.workspace_bytes,
+            " bytes of CPU scratch, above the workspace budget (= ", workspace_bytes,
             " bytes; see Resources::set_workspace_bytes)");
   const std::int64_t qt = pr.plan.query_rows;
   const std::int64_t dt = pr.plan.db_rows;

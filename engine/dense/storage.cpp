@@ -109,7 +109,9 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   }
 
   DenseSnapshot& s = *next;
-  allocate(s, std::max<std::int64_t>(total, 2 * row_capacity(cur)));
+  // Headroom of half the rows for later appends, sized from the row count (not the old
+  // capacity, which would compound over repeated merges).
+  allocate(s, total + total / 2);
   std::byte* dst = row_base(s);
   std::int64_t* dst_ids = s.ids->data.get();
   const std::byte* old_rows = cur.size > 0 ? row_base(cur) : nullptr;

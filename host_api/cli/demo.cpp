@@ -116,6 +116,7 @@ void run_demo(const DemoArgs& a) {
               static_cast<long long>(std::min<std::int64_t>(k, 5)));
   for (std::int64_t j = 0; j < std::min<std::int64_t>(k, 5); ++j) {
     const std::int64_t id = i2t.id(0, j);
+    if (id < 0) break;  // padding: fewer texts than k
     const std::int64_t img = data.text_image[static_cast<std::size_t>(id)];
     std::printf("  #%lld caption %-6lld score %.4f  (caption of image %lld, labels %s)\n",
                 static_cast<long long>(j + 1), static_cast<long long>(id), static_cast<double>(i2t.score(0, j)),

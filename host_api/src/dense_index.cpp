@@ -19,6 +19,10 @@
 
 namespace xmr {
 
+namespace {
+constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
+}  // namespace
+
 struct DenseIndex::Impl {
   DenseIndexOptions options;
   std::mutex write_mutex;         // one add at a time
@@ -35,14 +39,20 @@ struct DenseIndex::Impl {
   template <class T>
   void add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids);
 
+  /// The checks every search makes before it allocates or computes anything.
+  template <class T>
+  void check_search(const MatrixView<const T>& queries, std::int64_t k, const engine::DenseSnapshot& s) const {
+    engine::check_input_view(queries, "queries", options.dim);
+    XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
+    XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add vectors before searching");
+  }
+
   template <class T>
   Device search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                 MatrixView<float> out_scores, const SearchOptions& options) const;
 };
 
 namespace {
-
-constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
 
 Device resolve_device(Device requested, const Resources& res) {
   std::string why;
@@ -98,12 +108,10 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
                                 MatrixView<float> out_scores, const SearchOptions& opts) const {
   const auto s = current();
   const std::int64_t dim = options.dim;
-  engine::check_input_view(queries, "queries", dim);
-  XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
+  check_search(queries, k, *s);
   const std::int64_t nq = queries.rows();
   engine::check_output_view(out_ids, "out_ids", nq, k);
   engine::check_output_view(out_scores, "out_scores", nq, k);
-  XMR_EXPECTS(s->size > 0, "index size (= 0): the index is empty, add vectors before searching");
   Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
   const Device device = resolve_device(opts.device.value_or(options.device), res);
   if (nq == 0) return device;
@@ -158,7 +166,8 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
 }
 
 DenseIndex::DenseIndex(const DenseIndexOptions& options) : impl_(std::make_unique<Impl>()) {
-  XMR_EXPECTS(options.dim >= 1, "options.dim (= ", options.dim, ") must be >= 1");
+  XMR_EXPECTS(options.dim >= 1 && options.dim <= std::numeric_limits<std::int32_t>::max(),
+              "options.dim (= ", options.dim, ") must be in [1, 2^31 - 1]");
   XMR_EXPECTS(options.metric == Metric::Cosine || options.metric == Metric::InnerProduct,
               "options.metric (= ", static_cast<int>(options.metric), ") is not a Metric value");
   XMR_EXPECTS(options.storage == DType::F32 || options.storage == DType::F16,
@@ -236,9 +245,8 @@ namespace {
 template <class T>
 SearchResult search_owned(const DenseIndex::Impl& impl, MatrixView<const T> queries, std::int64_t k,
                           const SearchOptions& options) {
-  // Validate k and the query count before sizing the result buffers.
-  XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
-  XMR_EXPECTS(queries.rows() >= 0, "queries.rows (= ", queries.rows(), ") must be >= 0");
+  // Validate before sizing the result buffers (a bad call must not fail as out of memory).
+  impl.check_search(queries, k, *impl.current());
   SearchResult r;
   r.num_queries = queries.rows();
   r.k = k;

@@ -2,6 +2,7 @@
 // Helpers shared by the public-API glue files.
 
 #include <new>
+#include <stdexcept>
 
 #include "common/check.h"
 #include "xmr/resources.h"
@@ -18,6 +19,8 @@ decltype(auto) translate_bad_alloc(const char* call, F&& f) {
     return f();
   } catch (const std::bad_alloc&) {
     fail(ErrorCode::OutOfMemory, call, ": host memory allocation failed");
+  } catch (const std::length_error&) {  // a request beyond what a container can hold
+    fail(ErrorCode::OutOfMemory, call, ": host memory request too large");
   }
 }
 
