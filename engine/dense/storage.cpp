@@ -15,8 +15,7 @@ template <class T>
 Array<T>::Array(std::int64_t cap)
     : data(detail::make_host_array<T>(detail::to_size(std::max<std::int64_t>(cap, 1)))), capacity(cap) {}
 
-template struct Array<float>;
-template struct Array<std::uint16_t>;
+template struct Array<std::byte>;
 template struct Array<std::int64_t>;
 
 namespace {
@@ -26,24 +25,10 @@ std::uint64_t next_lineage() {
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::size_t elem_bytes(DType t) {
-  return t == DType::F32 ? sizeof(float) : sizeof(std::uint16_t);
-}
-
-std::byte* row_base(const DenseSnapshot& s) {
-  return s.type == DType::F32 ? reinterpret_cast<std::byte*>(s.f32->data.get())
-                              : reinterpret_cast<std::byte*>(s.f16->data.get());
-}
-
 void allocate(DenseSnapshot& s, std::int64_t capacity) {
-  const std::int64_t elems = detail::mul_checked(capacity, s.dim, "index capacity x dim");
-  if (s.type == DType::F32) {
-    s.f32 = std::make_shared<Array<float>>(elems);
-  } else {
-    s.f16 = std::make_shared<Array<std::uint16_t>>(elems);
-  }
+  const auto row_bytes = static_cast<std::int64_t>(s.row_bytes());
+  s.rows = std::make_shared<Array<std::byte>>(detail::mul_checked(capacity, row_bytes, "index capacity x row bytes"));
   s.ids = std::make_shared<Array<std::int64_t>>(capacity);
-  s.ids->capacity = capacity;
 }
 
 std::int64_t row_capacity(const DenseSnapshot& s) {
@@ -89,7 +74,7 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
                 ") is already in the index");
   }
 
-  const std::size_t row_bytes = detail::to_size(cur.dim) * elem_bytes(cur.type);
+  const std::size_t row_bytes = cur.row_bytes();
   const auto* src = static_cast<const std::byte*>(rows);
   auto next = std::make_shared<DenseSnapshot>(cur);
   next->size = total;
@@ -98,7 +83,7 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   const bool pure_append = ids[detail::to_size(order.front())] > cur.max_id();
   if (pure_append && total <= row_capacity(cur)) {
     // Spare capacity past cur.size is read by no published snapshot.
-    std::byte* dst = row_base(cur);
+    std::byte* dst = cur.rows->data.get();
     std::int64_t* dst_ids = cur.ids->data.get();
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t r = order[detail::to_size(i)];
@@ -112,9 +97,9 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   // Headroom of half the rows for later appends, sized from the row count (not the old
   // capacity, which would compound over repeated merges).
   allocate(s, total + total / 2);
-  std::byte* dst = row_base(s);
+  std::byte* dst = s.rows->data.get();
   std::int64_t* dst_ids = s.ids->data.get();
-  const std::byte* old_rows = cur.size > 0 ? row_base(cur) : nullptr;
+  const std::byte* old_rows = cur.row_data();
   // Merge the old (sorted) rows with the new rows in id order.
   std::int64_t a = 0;
   std::int64_t b = 0;

@@ -30,12 +30,18 @@ struct DenseSnapshot {
   /// Changes whenever rows [0, size) of a later snapshot may differ from this one's; equal
   /// lineage means "a prefix of the same rows" (device mirrors upload only the tail then).
   std::uint64_t lineage = 0;
-  std::shared_ptr<Array<float>> f32;          // type == F32: [capacity x dim]
-  std::shared_ptr<Array<std::uint16_t>> f16;  // type == F16: [capacity x dim]
-  std::shared_ptr<Array<std::int64_t>> ids;   // [capacity], ascending over [0, size)
+  /// Rows as raw bytes, [capacity x row_bytes()]; the storage type says how to read them. The
+  /// store itself is type-agnostic (fixed-size rows plus ascending ids), so other index kinds
+  /// can share it.
+  std::shared_ptr<Array<std::byte>> rows;
+  std::shared_ptr<Array<std::int64_t>> ids;  // [capacity], ascending over [0, size)
 
-  [[nodiscard]] const float* f32_rows() const { return f32 ? f32->data.get() : nullptr; }
-  [[nodiscard]] const std::uint16_t* f16_rows() const { return f16 ? f16->data.get() : nullptr; }
+  [[nodiscard]] std::size_t row_bytes() const {
+    return static_cast<std::size_t>(dim) * (type == DType::F32 ? sizeof(float) : sizeof(std::uint16_t));
+  }
+  [[nodiscard]] const std::byte* row_data() const { return rows ? rows->data.get() : nullptr; }
+  [[nodiscard]] const float* f32_rows() const { return reinterpret_cast<const float*>(row_data()); }
+  [[nodiscard]] const std::uint16_t* f16_rows() const { return reinterpret_cast<const std::uint16_t*>(row_data()); }
   [[nodiscard]] const std::int64_t* id_data() const { return ids ? ids->data.get() : nullptr; }
   [[nodiscard]] std::int64_t max_id() const { return size > 0 ? id_data()[size - 1] : -1; }
 };

@@ -210,9 +210,8 @@ namespace {
 std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& cache, Context& ctx) {
   std::lock_guard lock(cache.mutex);
   std::shared_ptr<DeviceMatrix>& slot = cache.by_device[ctx.device];
-  const std::size_t row_bytes = static_cast<std::size_t>(snap.dim) * elem_bytes(snap.type);
-  const char* host = snap.type == DType::F32 ? reinterpret_cast<const char*>(snap.f32_rows())
-                                             : reinterpret_cast<const char*>(snap.f16_rows());
+  const std::size_t row_bytes = snap.row_bytes();
+  const auto* host = reinterpret_cast<const char*>(snap.row_data());
   if (slot && slot->lineage == snap.lineage) {
     if (slot->rows >= snap.size) {
       // Same rows (or a newer superset): the prefix is this snapshot's data.
