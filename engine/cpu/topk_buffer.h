@@ -39,7 +39,6 @@ class TopKBuffer {
       }
     }
   }
-  [[nodiscard]] std::uint64_t threshold() const { return thr_; }
   /// Current candidates (unordered, possibly more than k).
   [[nodiscard]] const std::vector<std::uint64_t>& candidates() const { return keys_; }
 

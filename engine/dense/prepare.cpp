@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "common/check.h"
 #include "common/half.h"
@@ -61,6 +62,7 @@ void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric
   // names the first offending row (the loop is parallel; a later row's error may win the race,
   // so collect the minimum).
   std::int64_t bad_row = rows;
+  std::vector<double> scale(detail::to_size(rows), 1.0);  // 1 / norm under cosine, kept for pass 2
 #pragma omp parallel for schedule(static) reduction(min : bad_row) if (rows * cols > 65536)
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* p = in.row(r);
@@ -72,6 +74,7 @@ void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric
       sq += x * x;
     }
     if (!ok || (metric == Metric::Cosine && sq == 0.0)) bad_row = std::min(bad_row, r);
+    if (metric == Metric::Cosine && sq > 0.0) scale[detail::to_size(r)] = 1.0 / std::sqrt(sq);
   }
   if (bad_row < rows) {
     const T* p = in.row(bad_row);
@@ -87,19 +90,14 @@ void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric
 #pragma omp parallel for schedule(static) reduction(min : overflow_row) if (rows * cols > 65536)
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* p = in.row(r);
-    double scale = 1.0;
-    if (metric == Metric::Cosine) {
-      double sq = 0.0;
-      for (std::int64_t c = 0; c < cols; ++c) sq += load(p, c) * load(p, c);
-      scale = 1.0 / std::sqrt(sq);
-    }
+    const double s = scale[detail::to_size(r)];
     if (out_type == DType::F32) {
       float* o = static_cast<float*>(out) + r * cols;
-      for (std::int64_t c = 0; c < cols; ++c) o[c] = static_cast<float>(load(p, c) * scale);
+      for (std::int64_t c = 0; c < cols; ++c) o[c] = static_cast<float>(load(p, c) * s);
     } else {
       std::uint16_t* o = static_cast<std::uint16_t*>(out) + r * cols;
       for (std::int64_t c = 0; c < cols; ++c) {
-        o[c] = detail::float_to_half_bits(static_cast<float>(load(p, c) * scale));
+        o[c] = detail::float_to_half_bits(static_cast<float>(load(p, c) * s));
         if ((o[c] & 0x7C00u) == 0x7C00u) overflow_row = std::min(overflow_row, r);
       }
     }

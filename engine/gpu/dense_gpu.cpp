@@ -23,9 +23,6 @@ namespace {
 
 constexpr std::int64_t kAlign = 256;
 
-std::size_t elem_bytes(DType t) {
-  return t == DType::F32 ? 4 : 2;
-}
 std::int64_t round_up(std::int64_t v, std::int64_t a) {
   return (v + a - 1) / a * a;
 }
@@ -126,7 +123,7 @@ void gemm_tile(Context& ctx, const DenseSnapshot& snap, const void* db, std::int
   const float alpha = 1.0f;
   const float beta = 0.0f;
   const cudaDataType_t in_type = snap.type == DType::F32 ? CUDA_R_32F : CUDA_R_16F;
-  const char* a = static_cast<const char*>(db) + static_cast<std::size_t>(n0 * snap.dim) * elem_bytes(snap.type);
+  const char* a = static_cast<const char*>(db) + static_cast<std::size_t>(n0) * snap.row_bytes();
   check_cublas(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nn), static_cast<int>(qn),
                             static_cast<int>(snap.dim), &alpha, a, in_type, static_cast<int>(snap.dim), queries,
                             in_type, static_cast<int>(snap.dim), &beta, scores, CUDA_R_32F, static_cast<int>(nn),
@@ -297,7 +294,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   }
 
   // Carve the workspace.
-  const std::size_t qbytes = static_cast<std::size_t>(qt * snap.dim) * elem_bytes(snap.type);
+  const std::size_t qbytes = static_cast<std::size_t>(qt) * snap.row_bytes();
   std::size_t sort_ws_bytes = 0;
   if (!fast) check_cuda(kernels::segmented_sort_workspace(qt * (k + dt), qt, &sort_ws_bytes), "segmented sort sizing");
   const std::int64_t l1 = (dt + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
@@ -337,7 +334,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   XMR_INVARIANT(carve.used() <= static_cast<std::size_t>(total));
 
   const auto* qsrc = static_cast<const char*>(queries);
-  const std::size_t qrow = static_cast<std::size_t>(snap.dim) * elem_bytes(snap.type);
+  const std::size_t qrow = snap.row_bytes();
   for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
     const Batch b{d_queries, std::min(qt, num_queries - q0)};
     check_cuda(cudaMemcpyAsync(d_queries, qsrc + static_cast<std::size_t>(q0) * qrow,

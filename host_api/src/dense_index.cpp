@@ -83,9 +83,9 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
   detail::translate_bad_alloc("DenseIndex::add", [&] {
     std::lock_guard wlock(write_mutex);
     const auto cur = current();
-    const std::size_t elems = detail::to_size(detail::mul_checked(n, dim, "vectors.rows x dim"));
-    const std::size_t elem_bytes = options.storage == DType::F32 ? sizeof(float) : sizeof(std::uint16_t);
-    const detail::HostArray<std::byte> buffer = detail::make_host_array<std::byte>(elems * elem_bytes);
+    detail::mul_checked(n, dim, "vectors.rows x dim");
+    const detail::HostArray<std::byte> buffer =
+        detail::make_host_array<std::byte>(detail::to_size(n) * cur->row_bytes());
     void* prepared = buffer.get();
     engine::prepare_rows(vectors, "vectors", options.metric, options.storage, prepared);
     std::vector<std::int64_t> seq;
