@@ -27,6 +27,8 @@ struct DenseSnapshot {
   std::int64_t size = 0;
   std::int64_t dim = 0;
   DType type = DType::F32;
+  /// Binary-code snapshots: bytes per code (the row size); 0 for dense rows (dim x type).
+  std::size_t code_bytes = 0;
   /// Changes whenever rows [0, size) of a later snapshot may differ from this one's; equal
   /// lineage means "a prefix of the same rows" (device mirrors upload only the tail then).
   std::uint64_t lineage = 0;
@@ -37,6 +39,7 @@ struct DenseSnapshot {
   std::shared_ptr<Array<std::int64_t>> ids;  // [capacity], ascending over [0, size)
 
   [[nodiscard]] std::size_t row_bytes() const {
+    if (code_bytes != 0) return code_bytes;
     return static_cast<std::size_t>(dim) * (type == DType::F32 ? sizeof(float) : sizeof(std::uint16_t));
   }
   [[nodiscard]] const std::byte* row_data() const { return rows ? rows->data.get() : nullptr; }

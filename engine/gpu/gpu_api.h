@@ -45,4 +45,17 @@ struct MirrorCache {
 void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
                   std::int64_t k, Resources& res, std::uint64_t* out_keys);
 
+/// Exact Hamming top-k on the GPU of `res` over a binary snapshot (`snap.code_bytes` bytes per
+/// code, rows in ascending id order). `queries` are [num_queries x code_bytes] packed codes,
+/// dense, in host memory. For each query, selects the min(k, count) codes of smallest distance
+/// among the `count` codes with distance <= `max_distance`, ordered by ascending (distance, row
+/// position), and writes them to host memory: `out_dist` / `out_pos` are [num_queries x k];
+/// slots past the selected ones hold INT32_MAX / UINT32_MAX. `out_within` (may be null):
+/// [num_queries], the count of codes with distance <= max_distance. k-NN search passes
+/// max_distance = bits; radius search passes the radius and k = the cap.
+/// Uploads or extends the index's device copy as needed (MirrorCache of the binary index).
+void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::uint8_t* queries,
+                   std::int64_t num_queries, std::int64_t k, std::int32_t max_distance, Resources& res,
+                   std::int32_t* out_dist, std::uint32_t* out_pos, std::int64_t* out_within);
+
 }  // namespace xmr::engine::gpu
