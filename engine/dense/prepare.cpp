@@ -12,7 +12,10 @@ namespace {
 
 template <class T>
 const char* type_name() {
-  return std::is_same_v<T, half> ? "fp16" : (std::is_same_v<T, float> ? "fp32" : "int64");
+  if constexpr (std::is_same_v<T, half>) return "fp16";
+  if constexpr (std::is_same_v<T, float>) return "fp32";
+  if constexpr (std::is_same_v<T, std::uint8_t>) return "uint8";
+  return "int64";
 }
 
 template <class T>
@@ -115,6 +118,9 @@ template void check_input_view(const MatrixView<const float>&, const char*, std:
 template void check_input_view(const MatrixView<const half>&, const char*, std::int64_t);
 template void check_output_view(const MatrixView<std::int64_t>&, const char*, std::int64_t, std::int64_t);
 template void check_output_view(const MatrixView<float>&, const char*, std::int64_t, std::int64_t);
+template void check_input_view(const MatrixView<const std::uint8_t>&, const char*, std::int64_t);
+template void check_output_view(const MatrixView<std::int32_t>&, const char*, std::int64_t, std::int64_t);
+template void check_output_view(const MatrixView<std::uint8_t>&, const char*, std::int64_t, std::int64_t);
 template void prepare_rows(const MatrixView<const float>&, const char*, Metric, DType, void*);
 template void prepare_rows(const MatrixView<const half>&, const char*, Metric, DType, void*);
 

@@ -1,1 +1,280 @@
-// placeholder: being written
+// xmr::BinaryIndex: validates every argument, resolves the device, then calls the CPU or GPU
+// Hamming backend (which may assume valid inputs). Validation happens before any side effect.
+#include "xmr/binary_index.h"
+
+#include <algorithm>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "binary/codes.h"
+#include "binary/hamming_cpu.h"
+#include "common/check.h"
+#include "dense/prepare.h"
+#include "dense/storage.h"
+#include "glue.h"
+#include "gpu/gpu_api.h"
+
+namespace xmr {
+
+namespace {
+constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
+constexpr std::uint32_t kNoPos = std::numeric_limits<std::uint32_t>::max();
+}  // namespace
+
+struct BinaryIndex::Impl {
+  BinaryIndexOptions options;
+  std::int64_t code_bytes = 0;
+  std::mutex write_mutex;         // one add at a time
+  mutable std::mutex snap_mutex;  // guards the pointer below, held only to copy or swap it
+  std::shared_ptr<const engine::DenseSnapshot> snap;
+  mutable engine::gpu::MirrorCache mirrors;
+
+  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const {
+    std::lock_guard lock(snap_mutex);
+    return snap;
+  }
+
+  void add(MatrixView<const std::uint8_t> codes, const std::span<const std::int64_t>* ids);
+
+  void check_queries(const MatrixView<const std::uint8_t>& queries, const engine::DenseSnapshot& s) const {
+    engine::check_input_view(queries, "queries", code_bytes);
+    XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add codes before searching");
+  }
+  void check_search(const MatrixView<const std::uint8_t>& queries, std::int64_t k,
+                    const engine::DenseSnapshot& s) const {
+    engine::check_input_view(queries, "queries", code_bytes);
+    XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
+    XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add codes before searching");
+  }
+
+  /// Runs the backend: [nq x kb] distances and row positions (kNoPos past the selected ones).
+  Device run(const engine::DenseSnapshot& s, const MatrixView<const std::uint8_t>& queries, std::int64_t kb,
+             std::int32_t max_distance, const SearchOptions& opts, std::vector<std::int32_t>& dist,
+             std::vector<std::uint32_t>& pos, std::vector<std::int64_t>* within) const {
+    Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
+    const Device device = detail::resolve_device(opts.device.value_or(options.device), res);
+    const std::int64_t nq = queries.rows();
+    if (nq == 0) return device;
+    const std::size_t n = detail::to_size(detail::mul_checked(nq, kb, "queries.rows x k"));
+    dist.resize(n);
+    pos.resize(n);
+    if (within != nullptr) within->resize(detail::to_size(nq));
+    const std::vector<std::uint8_t> q = engine::dense_codes(queries);
+    std::int64_t* w = within != nullptr ? within->data() : nullptr;
+    if (device == Device::Cpu) {
+      engine::cpu::hamming_search(s, q.data(), nq, kb, max_distance, res, dist.data(), pos.data(), w);
+    } else {
+      engine::gpu::binary_search(s, mirrors, q.data(), nq, kb, max_distance, res, dist.data(), pos.data(), w);
+    }
+    return device;
+  }
+
+  Device search(MatrixView<const std::uint8_t> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                MatrixView<std::int32_t> out_dist, const SearchOptions& opts) const {
+    const auto s = current();
+    check_search(queries, k, *s);
+    const std::int64_t nq = queries.rows();
+    engine::check_output_view(out_ids, "out_ids", nq, k);
+    engine::check_output_view(out_dist, "out_distances", nq, k);
+    return detail::translate_bad_alloc("BinaryIndex::search", [&] {
+      // Backends select min(k, N) per query; slots past N are padding, filled here.
+      const std::int64_t kb = std::min(k, s->size);
+      std::vector<std::int32_t> dist;
+      std::vector<std::uint32_t> pos;
+      const Device device = run(*s, queries, kb, static_cast<std::int32_t>(options.bits), opts, dist, pos, nullptr);
+      const std::int64_t* ids = s->id_data();
+      for (std::int64_t q = 0; q < nq; ++q) {
+        std::int64_t* oid = out_ids.row(q);
+        std::int32_t* od = out_dist.row(q);
+        for (std::int64_t j = 0; j < k; ++j) {
+          const std::size_t e = detail::to_size(q * kb + j);
+          if (j < kb && pos[e] != kNoPos) {
+            XMR_INVARIANT(static_cast<std::int64_t>(pos[e]) < s->size);
+            oid[j] = ids[pos[e]];
+            od[j] = dist[e];
+          } else {
+            oid[j] = -1;
+            od[j] = kEmptyDistance;
+          }
+        }
+      }
+      return device;
+    });
+  }
+};
+
+void BinaryIndex::Impl::add(MatrixView<const std::uint8_t> codes, const std::span<const std::int64_t>* ids) {
+  engine::check_input_view(codes, "codes", code_bytes);
+  if (ids != nullptr) {
+    const auto num_ids = static_cast<std::int64_t>(ids->size());
+    XMR_EXPECTS(num_ids == codes.rows(), "ids.size() (= ", num_ids, ") must equal codes.rows() (= ", codes.rows(), ")");
+    XMR_EXPECTS(ids->data() != nullptr || num_ids == 0, "ids.data() (= null) with size ", num_ids);
+  }
+  const std::int64_t n = codes.rows();
+  detail::translate_bad_alloc("BinaryIndex::add", [&] {
+    std::lock_guard wlock(write_mutex);
+    const auto cur = current();
+    detail::mul_checked(n, code_bytes, "codes.rows x code bytes");
+    const std::vector<std::uint8_t> dense = engine::dense_codes(codes);
+    std::vector<std::int64_t> seq;
+    std::span<const std::int64_t> id_span;
+    if (ids != nullptr) {
+      id_span = *ids;
+    } else {
+      seq.resize(detail::to_size(n));
+      engine::sequential_ids(*cur, seq);
+      id_span = seq;
+    }
+    auto next = engine::append_rows(*cur, dense.data(), id_span, "ids");
+    std::lock_guard slock(snap_mutex);
+    snap = std::move(next);
+  });
+}
+
+BinaryIndex::BinaryIndex(const BinaryIndexOptions& options) : impl_(std::make_unique<Impl>()) {
+  engine::check_code_bits(options.bits, "options.bits");
+  XMR_EXPECTS(options.device == Device::Auto || options.device == Device::Cpu || options.device == Device::Gpu,
+              "options.device (= ", static_cast<int>(options.device), ") is not a Device value");
+  impl_->options = options;
+  impl_->code_bytes = options.bits / 8;
+  auto s = std::make_shared<engine::DenseSnapshot>();
+  s->dim = options.bits;
+  s->code_bytes = static_cast<std::size_t>(options.bits / 8);
+  s->lineage = 0;
+  impl_->snap = std::move(s);
+}
+
+BinaryIndex::~BinaryIndex() = default;
+BinaryIndex::BinaryIndex(BinaryIndex&&) noexcept = default;
+BinaryIndex& BinaryIndex::operator=(BinaryIndex&&) noexcept = default;
+
+void BinaryIndex::add(MatrixView<const std::uint8_t> codes) {
+  impl_->add(codes, nullptr);
+}
+void BinaryIndex::add(MatrixView<const std::uint8_t> codes, std::span<const std::int64_t> ids) {
+  impl_->add(codes, &ids);
+}
+
+BinarySearchResult BinaryIndex::search(MatrixView<const std::uint8_t> queries, std::int64_t k,
+                                       const SearchOptions& options) const {
+  // Validate before sizing the result buffers (a bad call must not fail as out of memory).
+  impl_->check_search(queries, k, *impl_->current());
+  BinarySearchResult r;
+  r.num_queries = queries.rows();
+  r.k = k;
+  detail::translate_bad_alloc("BinaryIndex::search", [&] {
+    const std::size_t n = detail::to_size(detail::mul_checked(queries.rows(), k, "queries.rows x k"));
+    r.ids.resize(n);
+    r.distances.resize(n);
+  });
+  r.device = impl_->search(queries, k, MatrixView<std::int64_t>(r.ids.data(), r.num_queries, k),
+                           MatrixView<std::int32_t>(r.distances.data(), r.num_queries, k), options);
+  return r;
+}
+
+Device BinaryIndex::search_into(MatrixView<const std::uint8_t> queries, std::int64_t k,
+                                MatrixView<std::int64_t> out_ids, MatrixView<std::int32_t> out_distances,
+                                const SearchOptions& options) const {
+  return impl_->search(queries, k, out_ids, out_distances, options);
+}
+
+RangeSearchResult BinaryIndex::range_search(MatrixView<const std::uint8_t> queries, std::int32_t radius,
+                                            std::int64_t max_results, const SearchOptions& options) const {
+  const auto s = impl_->current();
+  impl_->check_queries(queries, *s);
+  const std::int64_t bits = impl_->options.bits;
+  XMR_EXPECTS(radius >= 0 && radius <= bits, "radius (= ", radius, ") must be in [0, ", bits, "] (the code length)");
+  XMR_EXPECTS(max_results >= 1 && max_results <= kMaxK, "max_results (= ", max_results, ") must be in [1, ", kMaxK,
+              "]");
+  const std::int64_t nq = queries.rows();
+  return detail::translate_bad_alloc("BinaryIndex::range_search", [&] {
+    RangeSearchResult r;
+    r.num_queries = nq;
+    r.radius = radius;
+    r.max_results = max_results;
+    const std::int64_t kb = std::min(max_results, s->size);
+    std::vector<std::int32_t> dist;
+    std::vector<std::uint32_t> pos;
+    r.device = impl_->run(*s, queries, kb, radius, options, dist, pos, &r.num_within);
+    r.offsets.assign(detail::to_size(nq + 1), 0);
+    for (std::int64_t q = 0; q < nq; ++q) {
+      const std::int64_t c = std::min(r.num_within[detail::to_size(q)], kb);
+      r.offsets[detail::to_size(q + 1)] = r.offsets[detail::to_size(q)] + c;
+    }
+    const std::int64_t total = r.offsets[detail::to_size(nq)];
+    r.ids.resize(detail::to_size(total));
+    r.distances.resize(detail::to_size(total));
+    const std::int64_t* ids = s->id_data();
+    for (std::int64_t q = 0; q < nq; ++q) {
+      std::int64_t o = r.offsets[detail::to_size(q)];
+      const std::int64_t c = r.offsets[detail::to_size(q + 1)] - o;
+      for (std::int64_t j = 0; j < c; ++j, ++o) {
+        const std::size_t e = detail::to_size(q * kb + j);
+        XMR_INVARIANT(pos[e] != kNoPos && static_cast<std::int64_t>(pos[e]) < s->size && dist[e] <= radius);
+        r.ids[detail::to_size(o)] = ids[pos[e]];
+        r.distances[detail::to_size(o)] = dist[e];
+      }
+    }
+    return r;
+  });
+}
+
+std::int64_t BinaryIndex::size() const {
+  return impl_->current()->size;
+}
+std::int64_t BinaryIndex::bits() const noexcept {
+  return impl_->options.bits;
+}
+std::int64_t BinaryIndex::code_bytes() const noexcept {
+  return impl_->code_bytes;
+}
+Device BinaryIndex::device() const noexcept {
+  return impl_->options.device;
+}
+std::vector<std::int64_t> BinaryIndex::ids() const {
+  const auto s = impl_->current();
+  return {s->id_data(), s->id_data() + s->size};
+}
+
+const char* hamming_cpu_kernel() noexcept {
+  return engine::cpu::to_string(engine::cpu::popcount_isa());
+}
+
+std::int32_t hamming_distance(const std::uint8_t* a, const std::uint8_t* b, std::int64_t bytes) noexcept {
+  if (a == nullptr || b == nullptr || bytes <= 0) return 0;
+  return engine::hamming(a, b, static_cast<std::size_t>(bytes));
+}
+
+void pack_bits(MatrixView<const std::uint8_t> bits, MatrixView<std::uint8_t> codes) {
+  const std::int64_t nbits = bits.cols();
+  XMR_EXPECTS(nbits % 8 == 0, "bits.cols (= ", nbits, ") must be a multiple of 8");
+  engine::check_input_view(bits, "bits", nbits);
+  XMR_EXPECTS(codes.rows() == bits.rows() && codes.cols() == nbits / 8, "codes (= ", codes.rows(), " x ", codes.cols(),
+              ") must be bits.rows x bits.cols / 8 (= ", bits.rows(), " x ", nbits / 8, ")");
+  engine::check_output_view(codes, "codes", bits.rows(), nbits / 8);
+  for (std::int64_t r = 0; r < bits.rows(); ++r) {
+    const std::uint8_t* in = bits.row(r);
+    std::uint8_t* out = codes.row(r);
+    for (std::int64_t b = 0; b < nbits / 8; ++b) {
+      unsigned v = 0;
+      for (int j = 0; j < 8; ++j) v |= (in[8 * b + j] != 0 ? 1U : 0U) << j;
+      out[b] = static_cast<std::uint8_t>(v);
+    }
+  }
+}
+
+void unpack_bits(MatrixView<const std::uint8_t> codes, MatrixView<std::uint8_t> bits) {
+  const std::int64_t nbytes = codes.cols();
+  engine::check_input_view(codes, "codes", nbytes);
+  XMR_EXPECTS(bits.rows() == codes.rows() && bits.cols() == nbytes * 8, "bits (= ", bits.rows(), " x ", bits.cols(),
+              ") must be codes.rows x codes.cols * 8 (= ", codes.rows(), " x ", nbytes * 8, ")");
+  engine::check_output_view(bits, "bits", codes.rows(), nbytes * 8);
+  for (std::int64_t r = 0; r < codes.rows(); ++r) {
+    const std::uint8_t* in = codes.row(r);
+    std::uint8_t* out = bits.row(r);
+    for (std::int64_t b = 0; b < nbytes * 8; ++b) out[b] = static_cast<std::uint8_t>((in[b / 8] >> (b % 8)) & 1U);
+  }
+}
+
+}  // namespace xmr

@@ -52,23 +52,6 @@ struct DenseIndex::Impl {
                 MatrixView<float> out_scores, const SearchOptions& options) const;
 };
 
-namespace {
-
-Device resolve_device(Device requested, const Resources& res) {
-  std::string why;
-  switch (requested) {
-    case Device::Cpu: return Device::Cpu;
-    case Device::Auto: return engine::gpu::device_usable(res.device_id(), &why) ? Device::Gpu : Device::Cpu;
-    case Device::Gpu:
-      XMR_CHECK(engine::gpu::device_usable(res.device_id(), &why), Unavailable, "device (= gpu) requested but GPU ",
-                res.device_id(), " is not usable: ", why);
-      return Device::Gpu;
-  }
-  detail::fail(ErrorCode::InvalidArgument, "device (= ", static_cast<int>(requested), ") is not a Device value");
-}
-
-}  // namespace
-
 template <class T>
 void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids) {
   const std::int64_t dim = options.dim;
@@ -113,7 +96,7 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
   engine::check_output_view(out_ids, "out_ids", nq, k);
   engine::check_output_view(out_scores, "out_scores", nq, k);
   Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
-  const Device device = resolve_device(opts.device.value_or(options.device), res);
+  const Device device = detail::resolve_device(opts.device.value_or(options.device), res);
   if (nq == 0) return device;
 
   return detail::translate_bad_alloc("DenseIndex::search", [&] {

@@ -1,6 +1,7 @@
 // xmr::Resources and the device queries.
 #include <omp.h>
 
+#include "binary/hamming_cpu.h"
 #include "common/check.h"
 #include "glue.h"
 #include "gpu/gpu_api.h"
@@ -60,7 +61,8 @@ bool built_with_cuda() noexcept {
 }
 
 std::string device_summary() {
-  return detail::concat("CPU (", omp_get_max_threads(), " threads); ", engine::gpu::describe());
+  return detail::concat("CPU (", omp_get_max_threads(), " threads, popcount ",
+                        engine::cpu::to_string(engine::cpu::popcount_isa()), "); ", engine::gpu::describe());
 }
 
 namespace detail {

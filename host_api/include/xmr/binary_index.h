@@ -143,6 +143,11 @@ class XMR_API BinaryIndex {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The popcount kernel the CPU backend runs on this machine: "avx512-vpopcntdq", "avx2" or
+/// "scalar-popcnt" (chosen at run time from the CPU's features; the environment variable
+/// XMR_CPU_ISA=avx2|scalar forces a lower one, for testing and comparison).
+XMR_API const char* hamming_cpu_kernel() noexcept;
+
 /// Hamming distance between two packed codes of `bytes` bytes (a scalar reference helper).
 XMR_API std::int32_t hamming_distance(const std::uint8_t* a, const std::uint8_t* b, std::int64_t bytes) noexcept;
 

@@ -69,8 +69,8 @@ XMR_API int gpu_count() noexcept;
 /// True when this build has the CUDA backend compiled in (it may still find no GPU).
 XMR_API bool built_with_cuda() noexcept;
 
-/// One line describing the compute devices seen, e.g. "CPU (2 threads); GPU 0: NVIDIA H100"
-/// or "CPU (2 threads); no GPU (CUDA driver not found)".
+/// One line describing the compute devices seen, e.g. "CPU (2 threads, popcount avx2); GPU 0: NVIDIA H100"
+/// or "CPU (2 threads, popcount avx2); no GPU (CUDA driver not found)".
 XMR_API std::string device_summary();
 
 }  // namespace xmr
