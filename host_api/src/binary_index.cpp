@@ -273,7 +273,8 @@ void unpack_bits(MatrixView<const std::uint8_t> codes, MatrixView<std::uint8_t> 
   for (std::int64_t r = 0; r < codes.rows(); ++r) {
     const std::uint8_t* in = codes.row(r);
     std::uint8_t* out = bits.row(r);
-    for (std::int64_t b = 0; b < nbytes * 8; ++b) out[b] = static_cast<std::uint8_t>((in[b / 8] >> (b % 8)) & 1U);
+    for (std::int64_t b = 0; b < nbytes * 8; ++b)
+      out[b] = static_cast<std::uint8_t>((static_cast<unsigned>(in[b / 8]) >> (b % 8)) & 1U);
   }
 }
 
