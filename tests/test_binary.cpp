@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -15,6 +17,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/reference.h"
@@ -450,6 +453,85 @@ TEST(BinaryDevice, GpuWithoutGpuIsUnavailable) {
   xmr::BinaryIndex autodev({.bits = 64, .device = xmr::Device::Auto});
   autodev.add(db.view());
   EXPECT_EQ(autodev.search(db.view(), 1).device, xmr::Device::Cpu);
+}
+
+// ---- concurrency -------------------------------------------------------------------------------
+
+TEST(BinaryConcurrency, SearchesSeeWholeSnapshotsWhileAdding) {
+  Rng rng(31);
+  constexpr std::int64_t kBits = 64;
+  constexpr std::int64_t kInitial = 500;
+  constexpr std::int64_t kBatches = 20;
+  constexpr std::int64_t kBatchRows = 40;
+  constexpr int kReaders = 4;
+  const Codes all = clustered_codes(rng, kInitial + kBatches * kBatchRows, kBits, 25, 3);
+  // Even batches append above the largest id, odd ones fill gaps below it (a merge).
+  std::vector<std::int64_t> ids;
+  for (std::int64_t i = 0; i < kInitial; ++i) ids.push_back(10 * i);
+  for (std::int64_t b = 1; b <= kBatches; ++b) {
+    for (std::int64_t j = 0; j < kBatchRows; ++j) {
+      ids.push_back(b % 2 == 0 ? 100000 + b * 1000 + j : 10 * (b * kBatchRows + j) % (10 * kInitial) + b % 10);
+    }
+  }
+  const Codes queries = clustered_codes(rng, 3, kBits, 25, 0);
+  // The reference state after `a` adds: the first kInitial + a * kBatchRows rows.
+  auto prefix = [&](std::int64_t a) {
+    Codes c{kInitial + a * kBatchRows, 8, {}};
+    c.data.assign(all.data.begin(), all.data.begin() + c.rows * 8);
+    return c;
+  };
+
+  xmr::BinaryIndex index({.bits = kBits, .device = xmr::Device::Auto});
+  index.add({all.data.data(), kInitial, 8}, std::span<const std::int64_t>(ids.data(), kInitial));
+  std::atomic<std::int64_t> adds{0};
+  std::atomic<bool> done{false};
+  struct Seen {
+    std::int64_t before, after, k;
+    xmr::BinarySearchResult r;
+  };
+  std::vector<std::vector<Seen>> seen(kReaders);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < kReaders; ++t) {
+    readers.emplace_back([&, t] {
+      const std::int64_t ks[] = {1, 9, 64};
+      for (int it = 0; it < 400 && !(done.load() && it > 5); ++it) {
+        Seen s{adds.load(), 0, ks[it % 3], {}};
+        s.r = index.search(queries.view(), s.k, {.device = t % 2 == 0 ? xmr::Device::Cpu : xmr::Device::Auto});
+        s.after = adds.load();
+        seen[static_cast<std::size_t>(t)].push_back(std::move(s));
+      }
+    });
+  }
+  for (std::int64_t b = 1; b <= kBatches; ++b) {
+    const std::int64_t r0 = kInitial + (b - 1) * kBatchRows;
+    index.add({all.data.data() + r0 * 8, kBatchRows, 8}, std::span<const std::int64_t>(ids.data() + r0, kBatchRows));
+    adds.store(b);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let the readers interleave
+  }
+  done.store(true);
+  for (auto& th : readers) th.join();
+  std::int64_t checked = 0;
+  for (const auto& list : seen) {
+    for (const Seen& s : list) {
+      bool ok = false;
+      for (std::int64_t a = s.before; a <= s.after && !ok; ++a) {
+        const Codes db = prefix(a);
+        const std::vector<std::int64_t> pid(ids.begin(), ids.begin() + db.rows);
+        ok = true;
+        for (std::int64_t q = 0; q < queries.rows && ok; ++q) {
+          const std::vector<Hit> ref = reference_ranking(db, pid, queries.row(q));
+          for (std::int64_t j = 0; j < s.k && ok; ++j) {
+            ok = s.r.id(q, j) == ref[static_cast<std::size_t>(j)].id &&
+                 s.r.distance(q, j) == ref[static_cast<std::size_t>(j)].dist;
+          }
+        }
+      }
+      ASSERT_TRUE(ok) << "a search between add " << s.before << " and " << s.after << " (k " << s.k
+                      << ") matches no snapshot";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
 }
 
 // ---- bad input ------------------------------------------------------------------------------
