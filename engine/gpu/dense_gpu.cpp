@@ -14,85 +14,13 @@
 #include "dense_launch.h"
 #include "gpu/context.h"
 #include "gpu/cuda_check.h"
+#include "gpu/mirror.h"
 #include "resources_impl.h"
 #include "select_key.h"
 
 namespace xmr::engine::gpu {
 
 namespace {
-
-constexpr std::int64_t kAlign = 256;
-
-std::int64_t round_up(std::int64_t v, std::int64_t a) {
-  return (v + a - 1) / a * a;
-}
-
-/// Device allocation owned by a shared_ptr, so in-flight searches keep it alive.
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  std::int64_t capacity_rows = 0;
-  int device = 0;
-  ~DeviceBuffer() {
-    if (ptr == nullptr) return;
-    int current = 0;
-    const bool restore = cudaGetDevice(&current) == cudaSuccess && current != device;
-    if (restore) (void)cudaSetDevice(device);
-    (void)cudaFree(ptr);
-    if (restore) (void)cudaSetDevice(current);
-    (void)cudaGetLastError();  // a failed free must not surface as a later launch's error
-  }
-};
-
-/// Restores the calling thread's current device on scope exit.
-class DeviceGuard {
- public:
-  DeviceGuard() {
-    if (cudaGetDevice(&saved_) != cudaSuccess) {
-      (void)cudaGetLastError();
-      saved_ = -1;
-    }
-  }
-  ~DeviceGuard() {
-    if (saved_ >= 0) (void)cudaSetDevice(saved_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int saved_ = -1;
-};
-
-/// cudaMemcpy2DAsync, or one copy per row when a pitch exceeds what the 2-D copy accepts.
-void copy_rows(void* dst, std::size_t dpitch, const void* src, std::size_t spitch, std::size_t width,
-               std::size_t height, cudaMemcpyKind kind, cudaStream_t stream, const char* what) {
-  constexpr std::size_t kMaxPitch = 0x7FFFFFFF;
-  if (dpitch <= kMaxPitch && spitch <= kMaxPitch) {
-    check_cuda(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, stream), what);
-    return;
-  }
-  for (std::size_t r = 0; r < height; ++r) {
-    check_cuda(cudaMemcpyAsync(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width,
-                               kind, stream),
-               what);
-  }
-}
-
-/// Carves aligned sub-buffers out of one workspace allocation.
-class Carver {
- public:
-  explicit Carver(void* base) : base_(static_cast<char*>(base)) {}
-  template <class T>
-  T* take(std::int64_t count) {
-    T* p = reinterpret_cast<T*>(base_ + used_);
-    used_ += static_cast<std::size_t>(round_up(count * static_cast<std::int64_t>(sizeof(T)), kAlign));
-    return p;
-  }
-  [[nodiscard]] std::size_t used() const { return used_; }
-
- private:
-  char* base_;
-  std::size_t used_ = 0;
-};
 
 // Scratch models (bytes) for the planner; they mirror the carving in run_* below.
 std::int64_t fast_levels_bytes(std::int64_t qt, std::int64_t dt, std::int64_t k) {
@@ -194,65 +122,6 @@ void run_general(Context& ctx, const DenseSnapshot& snap, const void* db, const 
 
 }  // namespace
 
-struct DeviceMatrix {
-  std::shared_ptr<DeviceBuffer> buffer;
-  std::int64_t rows = 0;
-  std::uint64_t lineage = 0;
-};
-
-namespace {
-
-/// The index's rows on the context's device: reuses, extends (appended rows only) or rebuilds
-/// the cached copy. Uploads are synchronous on the context's stream.
-std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& cache, Context& ctx) {
-  std::lock_guard lock(cache.mutex);
-  std::shared_ptr<DeviceMatrix>& slot = cache.by_device[ctx.device];
-  const std::size_t row_bytes = snap.row_bytes();
-  const auto* host = reinterpret_cast<const char*>(snap.row_data());
-  if (slot && slot->lineage == snap.lineage) {
-    if (slot->rows >= snap.size) {
-      // Same rows (or a newer superset): the prefix is this snapshot's data.
-      return std::make_shared<DeviceMatrix>(DeviceMatrix{slot->buffer, snap.size, snap.lineage});
-    }
-    if (slot->buffer->capacity_rows >= snap.size) {
-      // Rows past slot->rows are read by no search: append in place.
-      char* dst = static_cast<char*>(slot->buffer->ptr) + static_cast<std::size_t>(slot->rows) * row_bytes;
-      check_cuda(cudaMemcpyAsync(dst, host + static_cast<std::size_t>(slot->rows) * row_bytes,
-                                 static_cast<std::size_t>(snap.size - slot->rows) * row_bytes, cudaMemcpyHostToDevice,
-                                 ctx.stream),
-                 "cudaMemcpyAsync(index rows)");
-      check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
-      slot = std::make_shared<DeviceMatrix>(DeviceMatrix{slot->buffer, snap.size, snap.lineage});
-      return slot;
-    }
-  }
-  // Growth by appends (same lineage) reserves 50% headroom so that later appends upload only
-  // their rows; a first upload or a rebuild takes exactly what it needs. The cache's old copy is
-  // released first (searches still using it hold their own reference).
-  const bool growing = slot && slot->lineage == snap.lineage;
-  slot.reset();
-  auto buf = std::make_shared<DeviceBuffer>();
-  buf->device = ctx.device;
-  std::int64_t cap = growing ? std::min(snap.size + snap.size / 2, snap.ids->capacity) : snap.size;
-  cap = std::max(cap, snap.size);
-  try {
-    buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::OutOfMemory || cap == snap.size) throw;
-    cap = snap.size;
-    buf->ptr = device_malloc(static_cast<std::size_t>(cap) * row_bytes, "GPU copy of the index");
-  }
-  buf->capacity_rows = cap;
-  check_cuda(cudaMemcpyAsync(buf->ptr, host, static_cast<std::size_t>(snap.size) * row_bytes, cudaMemcpyHostToDevice,
-                             ctx.stream),
-             "cudaMemcpyAsync(index rows)");
-  check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
-  slot = std::make_shared<DeviceMatrix>(DeviceMatrix{std::move(buf), snap.size, snap.lineage});
-  return slot;
-}
-
-}  // namespace
-
 void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
                   std::int64_t k, Resources& res, std::uint64_t* out_keys) {
   Resources::Impl& r = res.impl();
@@ -308,7 +177,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   }
   // Everything is validated and planned: only now touch the device.
   Context& ctx = context_of(res);
-  const std::shared_ptr<DeviceMatrix> db = resident(snap, mirrors, ctx);
+  const std::shared_ptr<DeviceMatrix> db = resident(snap, mirrors, ctx, snap.row_bytes(), 0);
   Carver carve(ctx.scratch(static_cast<std::size_t>(total)));
   void* d_queries = carve.take<char>(static_cast<std::int64_t>(qbytes));
   float* d_scores = carve.take<float>(qt * dt);
