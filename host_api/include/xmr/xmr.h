@@ -2,6 +2,7 @@
 /// \file
 /// Umbrella header: the whole public C++ API of xmr.
 
+#include "xmr/binarize.h"
 #include "xmr/binary_index.h"
 #include "xmr/dense_index.h"
 #include "xmr/error.h"
