@@ -94,17 +94,18 @@ void run_hashing(const DemoArgs& a, const synth::CrossModalData& data, Device de
                 static_cast<long long>(a.dim));
     return;
   }
-  // Training pairs: the first half of the images, each with its first caption.
-  const std::int64_t n_train = std::max<std::int64_t>(2, data.num_images / 2);
-  std::vector<float> train_text(static_cast<std::size_t>(n_train * a.dim));
-  for (std::int64_t i = 0; i < n_train; ++i) {
-    const float* src = data.text_embeddings.data() + i * a.captions * a.dim;
-    std::copy(src, src + a.dim, train_text.begin() + i * a.dim);
+  // Training pairs: every caption of the first half of the images, with its image.
+  const std::int64_t n_img = std::max<std::int64_t>(1, data.num_images / 2);
+  const std::int64_t n_train = n_img * a.captions;
+  std::vector<float> train_image(static_cast<std::size_t>(n_train * a.dim));
+  for (std::int64_t t = 0; t < n_train; ++t) {
+    const float* src = data.image_embeddings.data() + (t / a.captions) * a.dim;
+    std::copy(src, src + a.dim, train_image.begin() + t * a.dim);
   }
   auto t0 = std::chrono::steady_clock::now();
   const CrossModalBinarizer hasher =
-      train_cross_modal_itq(MatrixView<const float>(data.image_embeddings.data(), n_train, a.dim),
-                            MatrixView<const float>(train_text.data(), n_train, a.dim), bits);
+      train_cross_modal_itq(MatrixView<const float>(train_image.data(), n_train, a.dim),
+                            MatrixView<const float>(data.text_embeddings.data(), n_train, a.dim), bits);
   const double t_train = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   const std::vector<std::uint8_t> image_codes = hasher.image.encode(data.images());
@@ -116,10 +117,11 @@ void run_hashing(const DemoArgs& a, const synth::CrossModalData& data, Device de
   images.add(MatrixView<const std::uint8_t>(image_codes.data(), data.num_images, cb));
   const double t_build = seconds_since(t0);
   std::printf(
-      "\nhashing: cross-modal ITQ, %lld-bit codes (%lld bytes, %.0fx smaller than fp32), trained on %lld "
-      "image-caption pairs in %.2f s; encoded and indexed in %.3f s\n",
+      "\nhashing: cross-modal ITQ, %lld-bit codes (%lld bytes, %.0fx smaller than fp32), trained on the %lld "
+      "image-caption pairs of images 0-%lld in %.2f s; encoded and indexed in %.3f s\n",
       static_cast<long long>(bits), static_cast<long long>(cb),
-      static_cast<double>(a.dim * 4) / static_cast<double>(cb), static_cast<long long>(n_train), t_train, t_build);
+      static_cast<double>(a.dim * 4) / static_cast<double>(cb), static_cast<long long>(n_train),
+      static_cast<long long>(n_img - 1), t_train, t_build);
 
   const MatrixView<const std::uint8_t> iq(image_codes.data(), data.num_images, cb);
   const MatrixView<const std::uint8_t> tq(text_codes.data(), data.num_texts, cb);
