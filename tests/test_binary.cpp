@@ -132,6 +132,8 @@ std::vector<Case> cases() {
     const std::int64_t n = bits >= 2048 ? 700 : 3001;
     v.push_back({bits, n, 7, {1, 10, 257, n, n + 3}});
   }
+  // 1-4 queries: the row-major AVX-512 kernels of 128/256/512-bit codes (no transposition).
+  for (std::int64_t bits : {128, 256, 512}) v.push_back({bits, 2999, bits / 128, {1, 10, 300, 2999}});
   v.push_back({64, 1, 3, {1, 5}});               // N = 1, N < k
   v.push_back({8, 2, 4, {1, 2, 3}});             // tiny codes, N < k
   v.push_back({256, 17000, 3, {1, 100, 3000}});  // several blocks and workers

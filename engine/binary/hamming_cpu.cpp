@@ -198,6 +198,56 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512(const std::u
   }
 }
 
+/// Row-major variant for codes of exactly kW 64-bit words (128, 256, 512 bits): eight rows are
+/// kW vectors; after the popcounts, log2(kW) levels of "add the even and odd lanes of two
+/// neighbouring vectors" leave the eight row distances in order. No transposition, so it serves
+/// small query tiles, where a transposed block would be used too few times to pay for itself.
+/// `block` points at the first row; `ld` is unused.
+template <int kW, bool kCountWithin>
+__attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512_rows(const std::uint64_t* block, std::int64_t,
+                                                                         std::int64_t rows, int, const std::uint64_t* q,
+                                                                         std::uint32_t base, const ScanCtx& s) {
+  static_assert(kW == 2 || kW == 4 || kW == 8);
+  alignas(64) std::uint64_t qpat[8];
+  for (int j = 0; j < 8; ++j) qpat[j] = q[j % kW];
+  const __m512i qv = _mm512_load_si512(qpat);
+  const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+  const __m512i within_bound = _mm512_set1_epi64(s.within_bound);
+  alignas(64) std::uint64_t d[8];
+  for (std::int64_t i = 0; i < rows; i += 8) {
+    const std::int64_t left = rows - i;
+    const __mmask8 valid = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1U << left) - 1U);
+    const std::int64_t valid_words = std::min<std::int64_t>(left, 8) * kW;
+    __m512i v[static_cast<std::size_t>(kW)];
+    for (int j = 0; j < kW; ++j) {
+      const std::int64_t rem = valid_words - 8 * j;
+      const __mmask8 m = rem >= 8 ? static_cast<__mmask8>(0xFF)
+                                  : (rem > 0 ? static_cast<__mmask8>((1U << rem) - 1U) : static_cast<__mmask8>(0));
+      v[j] = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_maskz_loadu_epi64(m, block + (i * kW) + 8 * j), qv));
+    }
+    for (int width = kW; width > 1; width /= 2) {
+      for (int j = 0; j < width / 2; ++j) {
+        v[j] = _mm512_add_epi64(_mm512_permutex2var_epi64(v[2 * j], even, v[2 * j + 1]),
+                                _mm512_permutex2var_epi64(v[2 * j], odd, v[2 * j + 1]));
+      }
+    }
+    const __m512i acc = v[0];
+    if constexpr (kCountWithin) {
+      s.cand->within += __builtin_popcount(_mm512_mask_cmplt_epu64_mask(valid, acc, within_bound));
+    }
+    unsigned mask = _mm512_mask_cmplt_epu64_mask(valid, acc, _mm512_set1_epi64(s.cand->bound));
+    if (mask != 0) {
+      _mm512_store_si512(d, acc);
+      while (mask != 0) {
+        const unsigned b = static_cast<unsigned>(__builtin_ctz(mask));
+        mask &= mask - 1;
+        if (d[b] < s.cand->bound) push(s, static_cast<std::uint32_t>(d[b]), base + static_cast<std::uint32_t>(i) + b);
+      }
+    }
+  }
+}
+
 using ScanFn = void (*)(const std::uint64_t*, std::int64_t, std::int64_t, int, const std::uint64_t*, std::uint32_t,
                         const ScanCtx&);
 
@@ -220,6 +270,21 @@ ScanFn pick_kernel(PopcountIsa isa, int words) {
   XMR_PICK(scan_scalar)
 #undef XMR_PICK
 }
+
+/// The row-major AVX-512 kernel for `words`, or null when there is none.
+template <bool kCount>
+ScanFn pick_rows_kernel(PopcountIsa isa, int words) {
+  if (isa != PopcountIsa::Avx512) return nullptr;
+  switch (words) {
+    case 2: return &scan_avx512_rows<2, kCount>;
+    case 4: return &scan_avx512_rows<4, kCount>;
+    case 8: return &scan_avx512_rows<8, kCount>;
+    default: return nullptr;
+  }
+}
+
+/// Query tiles up to this size scan row-major blocks (when a row-major kernel exists).
+constexpr std::int64_t kRowMajorMaxQueries = 4;
 
 /// Word-major copy of rows [0, n) of a block: out[w * ld + i] = word w of row i, zero padded.
 void transpose(const std::uint8_t* rows, std::size_t code_bytes, std::int64_t n, std::int64_t ld, std::uint64_t* out) {
@@ -338,13 +403,20 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
   const PopcountIsa isa = popcount_isa();
   const bool count_within = out_within != nullptr;
   const ScanFn scan = count_within ? pick_kernel<true>(isa, words) : pick_kernel<false>(isa, words);
-  // 64-bit codes are already word-major: scan the stored rows in place.
-  const bool in_place = code_bytes == 8;
+  // 64-bit codes are already word-major: scan the stored rows in place. Codes of 2, 4 or 8
+  // whole words have a row-major kernel, used in place for small query tiles.
+  const ScanFn rows_scan =
+      code_bytes == static_cast<std::size_t>(words) * 8
+          ? (count_within ? pick_rows_kernel<true>(isa, words) : pick_rows_kernel<false>(isa, words))
+          : nullptr;
   const auto* db = reinterpret_cast<const std::uint8_t*>(snap.row_data());
 
   for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
     const std::int64_t qn = std::min(qt, num_queries - q0);
     const bool parallel = workers > 1 && qn * n * words >= (std::int64_t{1} << 18);
+    const bool row_major = rows_scan != nullptr && qn <= kRowMajorMaxQueries;
+    const bool in_place = code_bytes == 8 || row_major;
+    const ScanFn tile_scan = row_major ? rows_scan : scan;
 #pragma omp parallel num_threads(static_cast <int>(workers)) if (parallel)
     {
       const int t = omp_get_thread_num();
@@ -363,7 +435,7 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
         const std::uint64_t* blk = nullptr;
         std::int64_t ld = 0;
         if (in_place) {
-          blk = reinterpret_cast<const std::uint64_t*>(db + static_cast<std::size_t>(r0) * 8);
+          blk = reinterpret_cast<const std::uint64_t*>(db + static_cast<std::size_t>(r0) * code_bytes);
           ld = rn;
         } else {
           transpose(db + static_cast<std::size_t>(r0) * code_bytes, code_bytes, rn, rows_per_block, w.block.data());
@@ -372,7 +444,7 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
         }
         for (std::int64_t q = 0; q < qn; ++q) {
           const ScanCtx s{&w.cand[static_cast<std::size_t>(q)], kk, w.hist.data(), initial_bound};
-          scan(blk, ld, rn, words, qwords.data() + (q0 + q) * words, static_cast<std::uint32_t>(r0), s);
+          tile_scan(blk, ld, rn, words, qwords.data() + (q0 + q) * words, static_cast<std::uint32_t>(r0), s);
         }
       }
 #pragma omp barrier
