@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Summarise dense-search benchmark JSON as Markdown.
+"""Summarise dense-search and Hamming-search benchmark JSON as Markdown.
 
-Reads Google Benchmark JSON from bench_dense (and the same shape from bench/torch_dense.py),
-and prints:
+Reads Google Benchmark JSON from bench_dense and bench_binary (and the same shapes from
+bench/torch_dense.py and bench/torch_binary.py), and prints:
   * the machine context (CPU, threads, versions, measured peaks),
   * one comparison table per engine pair (default: xmr_cpu vs faiss_cpu, xmr_gpu vs torch_fp32,
     xmr_gpu_fp16 vs torch_fp16, each where both are present): N, Q, k, queries/s of both,
     ratio (candidate / baseline, > 1 means the candidate is faster), and the candidate's
     fraction of the GEMM peak and of the memory-bandwidth peak,
+  * for Hamming search (`binary/...` names), one table per engine pair and (N, bits) (default:
+    xmr_cpu vs faiss_cpu, xmr_gpu vs torch): Q, k, queries/s of both, ratio, the candidate's
+    pairs/s and fractions of the popcount and memory-bandwidth peaks, and the baseline's
+    fraction of the popcount peak,
   * every engine's numbers, the correctness checks, and any benchmark that reported an error.
 With repetitions (--benchmark_repetitions), each case reports its fastest repetition.
 
@@ -22,20 +26,43 @@ import sys
 
 DENSE_RE = re.compile(r"^dense/(?P<engine>[^/]+)/N:(?P<n>\d+)/Q:(?P<q>\d+)/k:(?P<k>\d+)")
 CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/k:(?P<k>\d+)")
+BINARY_RE = re.compile(
+    r"^binary/(?P<engine>[^/]+)/N:(?P<n>\d+)/bits:(?P<bits>\d+)/Q:(?P<q>\d+)/k:(?P<k>\d+)")
+BINARY_CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/bits:(?P<bits>\d+)/k:(?P<k>\d+)")
 DEFAULT_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch_fp32"), ("xmr_gpu_fp16", "torch_fp16")]
+DEFAULT_BINARY_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch")]
 TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 CONTEXT_KEYS = [
     "xmr_git", "cpu_model", "hardware_threads", "omp_max_threads", "openblas_config", "llc_bytes",
     "xmr_version", "xmr_devices", "xmr_built_with_cuda", "faiss_version", "torch_version",
     "gpu_name", "peak_cpu_sgemm_gflops", "peak_cpu_copy_gbs", "peak_cpu_read_gbs",
     "peak_cpu_mem_gbs", "peak_gpu_sgemm_gflops", "peak_gpu_hgemm_gflops", "peak_gpu_copy_gbs",
-    "peak_gpu_note", "load_avg", "date", "library_build_type",
+    "peak_gpu_note", "xmr_popcount_kernel", "xmr_cpu_isa_env", "peak_cpu_popcount_isa",
+    "peak_cpu_popcount_gwords", "peak_gpu_popcount_gwords_nominal", "torch_popcount", "data",
+    "load_avg", "date", "library_build_type",
 ]
 
 
+def best_of(reps):
+    """The fastest repetition (--benchmark_repetitions): on a shared machine other processes only
+    ever add time, so the fastest run is the least disturbed one."""
+    best = min(reps, key=lambda r: r.get("real_time", float("inf")))
+    unit = TO_MS.get(best.get("time_unit", "ns"), 1e-6)
+    return best, {
+        "ms": best["real_time"] * unit if "real_time" in best else None,
+        "qps": best.get("queries_per_s"),
+        "frac_mem_bw": best.get("frac_mem_bw"),
+        "iterations": int(best.get("iterations", 0)),
+        "repetitions": len(reps),
+        "wall_ms": best.get("wall_ms"),
+        "invol_csw": best.get("invol_csw"),
+    }
+
+
 def load(paths):
-    """Returns (contexts, dense rows, check rows, errors)."""
+    """Returns (contexts, dense rows, check rows, errors, binary rows, binary check rows)."""
     contexts, runs, checks, errors = [], {}, {}, []
+    binary_runs, binary_checks = {}, {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
@@ -47,6 +74,15 @@ def load(paths):
             if b.get("error_occurred"):
                 errors.append((name, b.get("error_message", "")))
                 continue
+            m = BINARY_RE.match(name)
+            if m:
+                key = (m["engine"], int(m["n"]), int(m["bits"]), int(m["q"]), int(m["k"]))
+                binary_runs.setdefault(key, []).append(b)
+                continue
+            m = BINARY_CHECK_RE.match(name)
+            if m:
+                binary_checks[(m["pair"], int(m["n"]), int(m["bits"]), int(m["k"]))] = b
+                continue
             m = DENSE_RE.match(name)
             if m:
                 key = (m["engine"], int(m["n"]), int(m["q"]), int(m["k"]))
@@ -57,22 +93,17 @@ def load(paths):
                 checks[(m["pair"], int(m["n"]), int(m["k"]))] = b
     dense = {}
     for key, reps in runs.items():
-        # With --benchmark_repetitions, report the fastest repetition: on a shared machine other
-        # processes only ever add time, so the fastest run is the least disturbed one.
-        best = min(reps, key=lambda r: r.get("real_time", float("inf")))
-        unit = TO_MS.get(best.get("time_unit", "ns"), 1e-6)
-        dense[key] = {
-            "ms": best["real_time"] * unit if "real_time" in best else None,
-            "qps": best.get("queries_per_s"),
-            "gflops": best.get("gflops"),
-            "frac_gemm_peak": best.get("frac_gemm_peak"),
-            "frac_mem_bw": best.get("frac_mem_bw"),
-            "iterations": int(best.get("iterations", 0)),
-            "repetitions": len(reps),
-            "wall_ms": best.get("wall_ms"),
-            "invol_csw": best.get("invol_csw"),
-        }
-    return contexts, dense, checks, errors
+        best, row = best_of(reps)
+        row["gflops"] = best.get("gflops")
+        row["frac_gemm_peak"] = best.get("frac_gemm_peak")
+        dense[key] = row
+    binary = {}
+    for key, reps in binary_runs.items():
+        best, row = best_of(reps)
+        row["gpairs"] = best.get("gpairs_per_s")
+        row["frac_popcount_peak"] = best.get("frac_popcount_peak")
+        binary[key] = row
+    return contexts, dense, checks, errors, binary, binary_checks
 
 
 def fmt(v, kind="num"):
@@ -95,18 +126,101 @@ def table(header, rows):
     return out
 
 
+def binary_sections(binary, checks, pairs):
+    """Markdown lines for bench_binary's results (empty when there are none)."""
+    out = []
+    if not binary and not checks:
+        return out
+    engines = sorted({key[0] for key in binary})
+    for cand, base in pairs:
+        shapes = sorted({(n, bits) for (e, n, bits, _, _) in binary if e == cand})
+        shapes = [(n, bits) for (n, bits) in shapes
+                  if any((base, n, bits, q, k) in binary for (e, nn, bb, q, k) in binary
+                         if e == cand and (nn, bb) == (n, bits))]
+        if not shapes:
+            continue
+        out.append(f"## {cand} vs {base}")
+        out.append("")
+        for n, bits in shapes:
+            keys = sorted({(q, k) for (e, nn, bb, q, k) in binary
+                           if e == cand and (nn, bb) == (n, bits) and (base, n, bits, q, k) in binary})
+            out.append(f"### N = {n:,}, {bits}-bit codes")
+            out.append("")
+            rows = []
+            for q, k in keys:
+                c, b = binary[(cand, n, bits, q, k)], binary[(base, n, bits, q, k)]
+                ratio = c["qps"] / b["qps"] if c["qps"] and b["qps"] else None
+                rows.append([q, k, fmt(c["qps"]), fmt(b["qps"]), fmt(ratio, "ratio"), fmt(c["gpairs"]),
+                             fmt(c["frac_popcount_peak"], "frac"), fmt(c["frac_mem_bw"], "frac"),
+                             fmt(b["frac_popcount_peak"], "frac")])
+            out += table(["Q", "k", f"{cand} q/s", f"{base} q/s", "ratio", f"{cand} Gpairs/s",
+                          f"{cand} frac popcount peak", f"{cand} frac mem BW",
+                          f"{base} frac popcount peak"], rows)
+            out.append("")
+        out.append(f"ratio = {cand} queries/s over {base} queries/s (> 1: {cand} is faster). "
+                   "Gpairs/s: query-code distances per second (1e9). frac popcount peak: 64-bit "
+                   "xor-popcounts per second over the measured peak; frac mem BW: (database + "
+                   "queries + results) bytes per second over the measured memory bandwidth (above 1: "
+                   "the database came from a cache).")
+        out.append("")
+
+    if binary:
+        out.append("## All engines (Hamming search)")
+        out.append("")
+        rows = []
+        order = sorted(binary, key=lambda key: (key[1], key[2], key[3], key[4], engines.index(key[0])))
+        for key in order:
+            e, n, bits, q, k = key
+            r = binary[key]
+            rows.append([e, f"{n:,}", bits, q, k, fmt(r["ms"]), fmt(r["qps"]), fmt(r["gpairs"]),
+                         fmt(r["frac_popcount_peak"], "frac"), fmt(r["frac_mem_bw"], "frac"),
+                         r["iterations"], r["repetitions"], fmt(r["invol_csw"])])
+        out += table(["engine", "N", "bits", "Q", "k", "ms/search", "q/s", "Gpairs/s",
+                      "frac popcount peak", "frac mem BW", "iters", "reps", "preempt/search"], rows)
+        out.append("")
+        out.append("ms/search: mean over the iterations of the fastest repetition (reps). "
+                   "preempt/search: involuntary context switches of the benchmark process per "
+                   "search; well above 0 means other processes shared the cores (slower timings).")
+        out.append("")
+
+    if checks:
+        out.append("## Correctness checks (first 100 queries against an exact scalar reference)")
+        out.append("")
+        rows = []
+        for (pair, n, bits, k), b in sorted(checks.items()):
+            if b.get("error_occurred"):
+                result = "FAIL"
+            else:
+                result = "pass" if not b.get("problems") else "FAIL"
+            rows.append([pair, f"{n:,}", bits, k, result, int(b.get("checked_results", 0)),
+                         int(b.get("boundary_tie_diffs", 0))])
+        out += table(["check", "N", "bits", "k", "result", "results", "boundary tie choices"], rows)
+        out.append("")
+        out.append("xmr engines must equal the reference exactly (ties by ascending id). FAISS "
+                   "does not order ties by id: its distances must match rank by rank and its ids "
+                   "as sets within each distance; \"boundary tie choices\" counts queries where it "
+                   "picked other (equally distant) codes in the last distance group cut by k.")
+        out.append("")
+    return out
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+")
     ap.add_argument("--pair", action="append", default=[],
                     help="CANDIDATE=BASELINE engine names (repeatable)")
-    ap.add_argument("--title", default="Dense exact top-k search (D = 512, inner product)")
+    ap.add_argument("--title", default=None)
     args = ap.parse_args(argv)
-    pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_PAIRS
 
-    contexts, dense, checks, errors = load(args.json)
+    contexts, dense, checks, errors, binary, binary_checks = load(args.json)
+    pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_PAIRS
+    binary_pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_BINARY_PAIRS
     engines = sorted({e for (e, _, _, _) in dense})
-    out = [f"# {args.title}", ""]
+    title = args.title
+    if title is None:
+        title = ("Hamming k-NN search (packed binary codes)" if binary and not dense
+                 else "Dense exact top-k search (D = 512, inner product)")
+    out = [f"# {title}", ""]
 
     out.append("## Machine and peaks")
     out.append("")
@@ -165,6 +279,8 @@ def main(argv):
         out += table(["check", "N", "k", "result", "results", "near-tie swaps", "max abs score err"], rows)
         out.append("")
 
+    out += binary_sections(binary, binary_checks, binary_pairs)
+
     if errors:
         out.append("## Skipped or failed")
         out.append("")
@@ -174,6 +290,7 @@ def main(argv):
 
     sys.stdout.write("\n".join(out))
     failed = any(name.startswith("check/") for name, _ in errors)
+    failed = failed or any(b.get("problems") for b in binary_checks.values())
     return 1 if failed else 0
 
 

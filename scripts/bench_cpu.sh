@@ -1,31 +1,48 @@
 #!/usr/bin/env bash
-# Runs the CPU dense-search benchmarks (xmr_cpu, xmr_cpu_fp16, xmr_cpu_cosine, faiss_cpu and the
-# xmr-vs-FAISS correctness check) and writes
-#   bench/results/<machine>/dense_cpu.json   Google Benchmark JSON
-#   bench/results/<machine>/dense_cpu.md     Markdown summary (bench/summarize.py)
-# where <machine> is cpu-<cores>c-<cpu model slug>. Builds bench_dense (Release, CPU-only) in
+# Runs the CPU benchmarks and writes Google Benchmark JSON plus a Markdown summary
+# (bench/summarize.py) to bench/results/<machine>/, where <machine> is
+# cpu-<cores>c-<cpu model slug>. Builds the benchmark binaries (Release, CPU-only) in
 # build-bench first when needed.
+#   dense   bench_dense: xmr_cpu, xmr_cpu_fp16, xmr_cpu_cosine, faiss_cpu (IndexFlatIP) and the
+#           xmr-vs-FAISS correctness check -> dense_cpu.{json,md}
+#   binary  bench_binary: xmr_cpu, faiss_cpu (IndexBinaryFlat) and the xmr-vs-FAISS check
+#           -> binary_cpu.{json,md}. N = 1e6: every bits/Q/k; N = 1e7: Q in {1, 100} and
+#           k in {10, 100} only (the rest takes too long on a 2-core CPU; scripts/bench_gpu.sh
+#           runs the full grid for the GPU engine); checks at every N, bits and k.
 #
-# XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes dense_cpu_quick.{json,md} instead, so a
+# XMR_BENCH_WHAT=dense|binary|all  which suites to run (default all)
+# XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a
 #                     quick run never replaces a full result.
 # XMR_BENCH_REPETITIONS  run every case this many times (default 1); the summary reports the
 #                     fastest repetition (on a busy machine other processes only add time)
 # XMR_BENCH_BUILD_DIR build folder (default: build-bench)
 # XMR_BENCH_IDLE_WAIT_S  wait up to this many seconds (default 300; 0 = don't wait) for the CPUs
 #                     to be idle (< 10% busy over 3 s) before starting, then start regardless
-# Extra arguments go to bench_dense (e.g. --benchmark_filter=...).
+# Extra arguments go to every benchmark binary that runs (e.g. --benchmark_filter=...; combine a
+# filter with XMR_BENCH_WHAT, since the two binaries name their cases differently).
 #
-# The full suite takes about 3 minutes on an idle 2-core AMD EPYC (Zen 4), 6-7 minutes when
-# other processes compete for the cores. Timings suffer from anything else running: the script
-# waits for idle CPUs, prints the load average before and after, and every benchmark reports
-# its preemptions per search (invol_csw; "preempt/search" in the summary).
+# On an idle 2-core AMD EPYC (Zen 4) the dense suite takes about 3 minutes, the binary suite
+# about 6; both take longer when other processes compete for the cores. Timings suffer from
+# anything else running: the script waits for idle CPUs, prints the load average before and
+# after each suite, and every benchmark reports its preemptions per search (invol_csw;
+# "preempt/search" in the summary).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${XMR_BENCH_BUILD_DIR:-$root/build-bench}"
+what="${XMR_BENCH_WHAT:-all}"
+case "$what" in
+  dense) targets=(bench_dense) ;;
+  binary) targets=(bench_binary) ;;
+  all) targets=(bench_dense bench_binary) ;;
+  *)
+    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary or all (got '$what')" >&2
+    exit 2
+    ;;
+esac
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXMR_CUDA=OFF \
   -DXMR_BUILD_TESTS=OFF -DXMR_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" --target bench_dense
+cmake --build "$build" --target "${targets[@]}"
 
 model="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- || true)"
 slug="$(printf '%s' "${model:-unknown}" | tr '[:upper:]' '[:lower:]' |
@@ -34,9 +51,11 @@ machine="cpu-$(nproc)c-${slug:-unknown}"
 out="$root/bench/results/$machine"
 mkdir -p "$out"
 
-name=dense_cpu
+suffix=""
+quick=0
 if [ "${XMR_BENCH_QUICK:-0}" != "0" ]; then
-  name=dense_cpu_quick
+  suffix="_quick"
+  quick=1
   export XMR_BENCH_QUICK=1
 fi
 
@@ -63,24 +82,47 @@ while [ "$wait_s" -gt 0 ]; do
   fi
 done
 
-echo "bench_cpu: machine $machine, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench_cpu: machine $machine"
 # The commit of the library being measured (others may be changing it).
 git_rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git -C "$root" status --porcelain -- engine kernels host_api cmake CMakeLists.txt 2>/dev/null)" ]; then
   git_rev="$git_rev+dirty"
 fi
-"$build/bench/bench_dense" \
-  --benchmark_filter='^(dense/(xmr_cpu|faiss_cpu)|check/xmr_cpu_vs_faiss_cpu)' \
-  --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
-  --benchmark_context="xmr_git=$git_rev" \
-  --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
-echo "bench_cpu: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# summarize.py exits 1 when a correctness check failed; the summary is written either way.
+# run_suite BINARY NAME FILTER TITLE [extra args...]: runs one benchmark binary into
+# $out/NAME.json and summarises it into $out/NAME.md. Returns summarize.py's status (1 when a
+# correctness check failed; the summary is written either way).
+run_suite() {
+  local bin="$1" name="$2" filter="$3" title="$4"
+  shift 4
+  echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$build/bench/$bin" \
+    --benchmark_filter="$filter" \
+    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
+    --benchmark_context="xmr_git=$git_rev" \
+    --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
+  echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  local s=0
+  python3 "$root/bench/summarize.py" "$out/$name.json" --title "$title" >"$out/$name.md" || s=$?
+  cat "$out/$name.md"
+  echo
+  echo "bench_cpu: wrote $out/$name.json and $out/$name.md"
+  return "$s"
+}
+
 status=0
-python3 "$root/bench/summarize.py" "$out/$name.json" \
-  --title "Dense exact top-k search on $machine (D = 512, inner product)" >"$out/$name.md" || status=$?
-cat "$out/$name.md"
-echo
-echo "bench_cpu: wrote $out/$name.json and $out/$name.md"
+if [ "$what" != "binary" ]; then
+  run_suite bench_dense "dense_cpu$suffix" '^(dense/(xmr_cpu|faiss_cpu)|check/xmr_cpu_vs_faiss_cpu)' \
+    "Dense exact top-k search on $machine (D = 512, inner product)" "$@" || status=$?
+fi
+if [ "$what" != "dense" ]; then
+  if [ "$quick" = 1 ]; then
+    filter='^(binary/(xmr_cpu|faiss_cpu)/|check/xmr_cpu_vs_faiss_cpu/)'
+  else
+    # N = 1e6: everything; N = 1e7: Q in {1, 100}, k in {10, 100}; every check.
+    filter='^(binary/(xmr_cpu|faiss_cpu)/(N:1000000/|N:10000000/bits:[0-9]+/Q:(1|100)/k:(10|100)/)|check/xmr_cpu_vs_faiss_cpu/)'
+  fi
+  run_suite bench_binary "binary_cpu$suffix" "$filter" \
+    "Hamming k-NN search on $machine (packed binary codes)" "$@" || status=$?
+fi
 exit "$status"

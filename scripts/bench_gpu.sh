@@ -1,28 +1,66 @@
 #!/usr/bin/env bash
-# GPU dense-search benchmarks on a machine with an NVIDIA GPU (e.g. an H100), given a built
-# CUDA tree:
+# GPU benchmarks on a machine with an NVIDIA GPU (e.g. an H100), given a built CUDA tree:
 #   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DXMR_CUDA=ON -DXMR_BUILD_TESTS=OFF
-#   cmake --build build-cuda --target bench_dense
-#   scripts/bench_gpu.sh build-cuda/bench/bench_dense
+#   cmake --build build-cuda --target bench_dense bench_binary
+#   scripts/bench_gpu.sh build-cuda            # or: scripts/bench_gpu.sh build-cuda/bench/bench_dense
 #
-# Runs bench_dense's GPU engines (xmr_gpu, xmr_gpu_fp16) and their CPU cross-checks, then the
-# PyTorch baseline (bench/torch_dense.py: torch.mm + torch.topk, fp32 and fp16, same shapes), and
-# writes to bench/results/gpu-<gpu name slug>/:
-#   dense_gpu.json    Google Benchmark JSON from bench_dense
-#   torch_dense.json  the PyTorch baseline (skipped, with a note, when torch is not importable)
-#   dense_gpu.md      summary: xmr_gpu vs torch_fp32, xmr_gpu_fp16 vs torch_fp16
+# dense:  bench_dense's GPU engines (xmr_gpu, xmr_gpu_fp16) and their CPU cross-checks, then the
+#         PyTorch baseline (bench/torch_dense.py: torch.mm + torch.topk, fp32 and fp16, same
+#         shapes) -> dense_gpu.json, torch_dense.json, dense_gpu.md (xmr_gpu vs torch_fp32,
+#         xmr_gpu_fp16 vs torch_fp16)
+# binary: bench_binary's GPU engine (xmr_gpu) on the full grid (N in {1e6, 1e7}, bits in
+#         {64, 128, 256}, Q in {1, 100, 1000}, k in {10, 100, 1000}) and its bit-identity checks
+#         against xmr_cpu, then the PyTorch baseline (bench/torch_binary.py: xor, popcount, topk)
+#         -> binary_gpu.json, torch_binary.json, binary_gpu.md (xmr_gpu vs torch)
+# all written to bench/results/gpu-<gpu name slug>/. A baseline is skipped, with a note, when
+# torch is not importable.
 #
+# The first argument is the build folder, or the path of bench_dense (bench_binary is taken from
+# the same folder). Extra arguments go to every benchmark binary that runs.
+# XMR_BENCH_WHAT=dense|binary|all selects the suites (default all).
 # XMR_BENCH_QUICK=1 runs N = 1e5 only and writes *_quick.{json,md}.
-# XMR_BENCH_REPETITIONS=r repeats every bench_dense case r times (the summary takes the fastest).
-# Extra arguments after the binary go to bench_dense.
+# XMR_BENCH_REPETITIONS=r repeats every case r times (the summary takes the fastest).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-  echo "usage: $0 PATH/TO/bench_dense [bench_dense args...]" >&2
+if [ $# -lt 1 ]; then
+  echo "usage: $0 BUILD_DIR|PATH/TO/bench_dense [benchmark args...]" >&2
   exit 2
 fi
-bin="$1"
+if [ -d "$1" ]; then
+  bindir="$1/bench"
+else
+  bindir="$(dirname "$1")"
+fi
 shift
+what="${XMR_BENCH_WHAT:-all}"
+case "$what" in
+  dense | binary | all) ;;
+  *)
+    echo "bench_gpu: XMR_BENCH_WHAT must be dense, binary or all (got '$what')" >&2
+    exit 2
+    ;;
+esac
+# Under "all", a suite whose binary was not built is skipped with a note; a suite asked for by
+# name must exist.
+run_dense=0
+run_binary=0
+[ "$what" != binary ] && [ -x "$bindir/bench_dense" ] && run_dense=1
+[ "$what" != dense ] && [ -x "$bindir/bench_binary" ] && run_binary=1
+for b in dense binary; do
+  if [ "$what" != all ] && [ "$what" != "$b" ]; then continue; fi
+  if [ ! -x "$bindir/bench_$b" ]; then
+    if [ "$what" = all ]; then
+      echo "bench_gpu: $bindir/bench_$b not built; its suite is skipped" >&2
+    else
+      echo "bench_gpu: $bindir/bench_$b not found or not executable" >&2
+      exit 2
+    fi
+  fi
+done
+if [ "$run_dense" = 0 ] && [ "$run_binary" = 0 ]; then
+  echo "bench_gpu: nothing to run in $bindir" >&2
+  exit 2
+fi
 
 gpu="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 || true)"
 slug="$(printf '%s' "${gpu:-unknown}" | tr '[:upper:]' '[:lower:]' |
@@ -39,24 +77,41 @@ fi
 
 git_rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "bench_gpu: machine $machine ($gpu), xmr $git_rev"
-"$bin" --benchmark_filter='^(dense/xmr_gpu|check/xmr_gpu)' \
-  --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
-  --benchmark_context="xmr_git=$git_rev" \
-  --benchmark_out="$out/dense_gpu$suffix.json" --benchmark_out_format=json "$@"
-
-inputs=("$out/dense_gpu$suffix.json")
+have_torch=0
 if python3 -c 'import torch' 2>/dev/null; then
-  python3 "$root/bench/torch_dense.py" --out "$out/torch_dense$suffix.json"
-  inputs+=("$out/torch_dense$suffix.json")
+  have_torch=1
 else
-  echo "bench_gpu: python3 cannot import torch; the PyTorch baseline is skipped" >&2
+  echo "bench_gpu: python3 cannot import torch; the PyTorch baselines are skipped" >&2
 fi
 
+# run_suite BINARY NAME FILTER BASELINE_SCRIPT TITLE [extra args...]
+run_suite() {
+  local bin="$1" name="$2" filter="$3" baseline="$4" title="$5"
+  shift 5
+  "$bindir/$bin" --benchmark_filter="$filter" \
+    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
+    --benchmark_context="xmr_git=$git_rev" \
+    --benchmark_out="$out/${name}_gpu$suffix.json" --benchmark_out_format=json "$@"
+  local inputs=("$out/${name}_gpu$suffix.json")
+  if [ "$have_torch" = 1 ]; then
+    python3 "$root/bench/$baseline.py" --out "$out/$baseline$suffix.json"
+    inputs+=("$out/$baseline$suffix.json")
+  fi
+  local s=0
+  python3 "$root/bench/summarize.py" "${inputs[@]}" --title "$title" >"$out/${name}_gpu$suffix.md" || s=$?
+  cat "$out/${name}_gpu$suffix.md"
+  echo
+  echo "bench_gpu: wrote ${inputs[*]} and $out/${name}_gpu$suffix.md"
+  return "$s"
+}
+
 status=0
-python3 "$root/bench/summarize.py" "${inputs[@]}" \
-  --title "Dense exact top-k search on $machine (D = 512, inner product)" \
-  >"$out/dense_gpu$suffix.md" || status=$?
-cat "$out/dense_gpu$suffix.md"
-echo
-echo "bench_gpu: wrote ${inputs[*]} and $out/dense_gpu$suffix.md"
+if [ "$run_dense" = 1 ]; then
+  run_suite bench_dense dense '^(dense/xmr_gpu|check/xmr_gpu)' torch_dense \
+    "Dense exact top-k search on $machine (D = 512, inner product)" "$@" || status=$?
+fi
+if [ "$run_binary" = 1 ]; then
+  run_suite bench_binary binary '^(binary/xmr_gpu|check/xmr_gpu)' torch_binary \
+    "Hamming k-NN search on $machine (packed binary codes)" "$@" || status=$?
+fi
 exit "$status"
