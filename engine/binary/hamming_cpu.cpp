@@ -144,7 +144,9 @@ __attribute__((target("avx2"))) void scan_avx2(const std::uint64_t* block, std::
     __m256i acc = _mm256_setzero_si256();
     for (int w = 0; w < nw; ++w) {
       const auto* p = reinterpret_cast<const long long*>(block + w * ld + i);
-      const __m256i x = _mm256_maskload_epi64(p, load_mask);
+      // Masked loads stream several times slower than plain ones (Zen 4): tail only.
+      const __m256i x =
+          left >= 4 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)) : _mm256_maskload_epi64(p, load_mask);
       acc = _mm256_add_epi64(
           acc, popcount_epi64_avx2(_mm256_xor_si256(x, _mm256_set1_epi64x(static_cast<long long>(q[w])))));
     }
@@ -179,7 +181,9 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512(const std::u
     const __mmask8 valid = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1U << left) - 1U);
     __m512i acc = _mm512_setzero_si512();
     for (int w = 0; w < nw; ++w) {
-      const __m512i x = _mm512_maskz_loadu_epi64(valid, block + w * ld + i);
+      // Masked loads stream several times slower than plain ones (Zen 4): tail only.
+      const std::uint64_t* p = block + w * ld + i;
+      const __m512i x = left >= 8 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi64(valid, p);
       acc = _mm512_add_epi64(acc,
                              _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_set1_epi64(static_cast<long long>(q[w])))));
     }
@@ -195,6 +199,61 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512(const std::u
         if (d[b] < s.cand->bound) push(s, static_cast<std::uint32_t>(d[b]), base + static_cast<std::uint32_t>(i) + b);
       }
     }
+  }
+}
+
+/// Four queries against the same word-major rows: each loaded word serves four XOR-popcounts,
+/// which quarters the block's cache traffic per query. `q` holds the four queries' words
+/// (`words` apart); `s` their four contexts.
+template <int kW, bool kCountWithin>
+__attribute__((target("avx512f,avx512vpopcntdq"))) void scan4_avx512(const std::uint64_t* block, std::int64_t ld,
+                                                                     std::int64_t rows, int words,
+                                                                     const std::uint64_t* q, std::uint32_t base,
+                                                                     const ScanCtx* s) {
+  const int nw = kW > 0 ? kW : words;
+  alignas(64) std::uint64_t d[8];
+  const __m512i within_bound = _mm512_set1_epi64(s[0].within_bound);
+  for (std::int64_t i = 0; i < rows; i += 8) {
+    const std::int64_t left = rows - i;
+    const __mmask8 valid = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1U << left) - 1U);
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int w = 0; w < nw; ++w) {
+      const std::uint64_t* p = block + w * ld + i;
+      const __m512i x = left >= 8 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi64(valid, p);
+      for (int j = 0; j < 4; ++j) {
+        const __m512i qw = _mm512_set1_epi64(static_cast<long long>(q[j * words + w]));
+        acc[j] = _mm512_add_epi64(acc[j], _mm512_popcnt_epi64(_mm512_xor_si512(x, qw)));
+      }
+    }
+    for (int j = 0; j < 4; ++j) {
+      const ScanCtx& c = s[j];
+      if constexpr (kCountWithin) {
+        c.cand->within += __builtin_popcount(_mm512_mask_cmplt_epu64_mask(valid, acc[j], within_bound));
+      }
+      unsigned mask = _mm512_mask_cmplt_epu64_mask(valid, acc[j], _mm512_set1_epi64(c.cand->bound));
+      if (mask != 0) {
+        _mm512_store_si512(d, acc[j]);
+        while (mask != 0) {
+          const unsigned b = static_cast<unsigned>(__builtin_ctz(mask));
+          mask &= mask - 1;
+          if (d[b] < c.cand->bound) push(c, static_cast<std::uint32_t>(d[b]), base + static_cast<std::uint32_t>(i) + b);
+        }
+      }
+    }
+  }
+}
+
+using Scan4Fn = void (*)(const std::uint64_t*, std::int64_t, std::int64_t, int, const std::uint64_t*, std::uint32_t,
+                         const ScanCtx*);
+
+template <bool kCount>
+Scan4Fn pick_kernel4(PopcountIsa isa, int words) {
+  if (isa != PopcountIsa::Avx512) return nullptr;
+  switch (words) {
+    case 4: return &scan4_avx512<4, kCount>;
+    case 8: return &scan4_avx512<8, kCount>;
+    case 16: return &scan4_avx512<16, kCount>;
+    default: return &scan4_avx512<0, kCount>;
   }
 }
 
@@ -224,7 +283,9 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512_rows(const s
       const std::int64_t rem = valid_words - 8 * j;
       const __mmask8 m = rem >= 8 ? static_cast<__mmask8>(0xFF)
                                   : (rem > 0 ? static_cast<__mmask8>((1U << rem) - 1U) : static_cast<__mmask8>(0));
-      v[j] = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_maskz_loadu_epi64(m, block + (i * kW) + 8 * j), qv));
+      const std::uint64_t* p = block + (i * kW) + 8 * j;
+      const __m512i x = m == 0xFF ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi64(m, p);
+      v[j] = _mm512_popcnt_epi64(_mm512_xor_si512(x, qv));
     }
     for (int width = kW; width > 1; width /= 2) {
       for (int j = 0; j < width / 2; ++j) {
@@ -403,6 +464,7 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
   const PopcountIsa isa = popcount_isa();
   const bool count_within = out_within != nullptr;
   const ScanFn scan = count_within ? pick_kernel<true>(isa, words) : pick_kernel<false>(isa, words);
+  const Scan4Fn scan4 = count_within ? pick_kernel4<true>(isa, words) : pick_kernel4<false>(isa, words);
   // 64-bit codes are already word-major: scan the stored rows in place. Codes of 2, 4 or 8
   // whole words have a row-major kernel, used in place for small query tiles.
   const ScanFn rows_scan =
@@ -417,6 +479,9 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
     const bool row_major = rows_scan != nullptr && qn <= kRowMajorMaxQueries;
     const bool in_place = code_bytes == 8 || row_major;
     const ScanFn tile_scan = row_major ? rows_scan : scan;
+    // Four queries per pass pay off from 256-bit codes up (measured on Zen 4: 256-bit 1.1-1.35x
+    // faster; 64- and 128-bit up to 1.3x slower, the extra compares outweighing the loads saved).
+    const Scan4Fn tile_scan4 = row_major || words < 4 ? nullptr : scan4;
 #pragma omp parallel num_threads(static_cast <int>(workers)) if (parallel)
     {
       const int t = omp_get_thread_num();
@@ -442,7 +507,17 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
           blk = w.block.data();
           ld = rows_per_block;
         }
-        for (std::int64_t q = 0; q < qn; ++q) {
+        std::int64_t q = 0;
+        if (tile_scan4 != nullptr) {
+          for (; q + 4 <= qn; q += 4) {
+            const ScanCtx s4[4] = {{&w.cand[static_cast<std::size_t>(q)], kk, w.hist.data(), initial_bound},
+                                   {&w.cand[static_cast<std::size_t>(q + 1)], kk, w.hist.data(), initial_bound},
+                                   {&w.cand[static_cast<std::size_t>(q + 2)], kk, w.hist.data(), initial_bound},
+                                   {&w.cand[static_cast<std::size_t>(q + 3)], kk, w.hist.data(), initial_bound}};
+            tile_scan4(blk, ld, rn, words, qwords.data() + (q0 + q) * words, static_cast<std::uint32_t>(r0), s4);
+          }
+        }
+        for (; q < qn; ++q) {
           const ScanCtx s{&w.cand[static_cast<std::size_t>(q)], kk, w.hist.data(), initial_bound};
           tile_scan(blk, ld, rn, words, qwords.data() + (q0 + q) * words, static_cast<std::uint32_t>(r0), s);
         }
