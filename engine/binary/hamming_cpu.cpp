@@ -168,14 +168,33 @@ __attribute__((target("avx2"))) void scan_avx2(const std::uint64_t* block, std::
   }
 }
 
+/// The tail of every AVX-512 kernel step: eight row distances in `acc` (rows row0 .. row0 + 7,
+/// `valid` of them real). Counts the rows within the radius (radius search) and pushes the rows
+/// below the bound.
+template <bool kCountWithin>
+__attribute__((target("avx512f"))) inline void emit_avx512(__m512i acc, __mmask8 valid, const ScanCtx& s,
+                                                           std::uint32_t row0) {
+  if constexpr (kCountWithin) {
+    s.cand->within += __builtin_popcount(_mm512_mask_cmplt_epu64_mask(valid, acc, _mm512_set1_epi64(s.within_bound)));
+  }
+  unsigned mask = _mm512_mask_cmplt_epu64_mask(valid, acc, _mm512_set1_epi64(s.cand->bound));
+  if (mask == 0) return;
+  alignas(64) std::uint64_t d[8];
+  _mm512_store_si512(d, acc);
+  while (mask != 0) {
+    const unsigned b = static_cast<unsigned>(__builtin_ctz(mask));
+    mask &= mask - 1;
+    // The bound may have dropped since the compare (a compaction): test again.
+    if (d[b] < s.cand->bound) push(s, static_cast<std::uint32_t>(d[b]), row0 + b);
+  }
+}
+
 template <int kW, bool kCountWithin>
 __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512(const std::uint64_t* block, std::int64_t ld,
                                                                     std::int64_t rows, int words,
                                                                     const std::uint64_t* q, std::uint32_t base,
                                                                     const ScanCtx& s) {
   const int nw = kW > 0 ? kW : words;
-  alignas(64) std::uint64_t d[8];
-  const __m512i within_bound = _mm512_set1_epi64(s.within_bound);
   for (std::int64_t i = 0; i < rows; i += 8) {
     const std::int64_t left = rows - i;
     const __mmask8 valid = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1U << left) - 1U);
@@ -187,18 +206,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512(const std::u
       acc = _mm512_add_epi64(acc,
                              _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_set1_epi64(static_cast<long long>(q[w])))));
     }
-    if constexpr (kCountWithin) {
-      s.cand->within += __builtin_popcount(_mm512_mask_cmplt_epu64_mask(valid, acc, within_bound));
-    }
-    unsigned mask = _mm512_mask_cmplt_epu64_mask(valid, acc, _mm512_set1_epi64(s.cand->bound));
-    if (mask != 0) {
-      _mm512_store_si512(d, acc);
-      while (mask != 0) {
-        const unsigned b = static_cast<unsigned>(__builtin_ctz(mask));
-        mask &= mask - 1;
-        if (d[b] < s.cand->bound) push(s, static_cast<std::uint32_t>(d[b]), base + static_cast<std::uint32_t>(i) + b);
-      }
-    }
+    emit_avx512<kCountWithin>(acc, valid, s, base + static_cast<std::uint32_t>(i));
   }
 }
 
@@ -211,8 +219,6 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan4_avx512(const std::
                                                                      const std::uint64_t* q, std::uint32_t base,
                                                                      const ScanCtx* s) {
   const int nw = kW > 0 ? kW : words;
-  alignas(64) std::uint64_t d[8];
-  const __m512i within_bound = _mm512_set1_epi64(s[0].within_bound);
   for (std::int64_t i = 0; i < rows; i += 8) {
     const std::int64_t left = rows - i;
     const __mmask8 valid = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1U << left) - 1U);
@@ -225,21 +231,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan4_avx512(const std::
         acc[j] = _mm512_add_epi64(acc[j], _mm512_popcnt_epi64(_mm512_xor_si512(x, qw)));
       }
     }
-    for (int j = 0; j < 4; ++j) {
-      const ScanCtx& c = s[j];
-      if constexpr (kCountWithin) {
-        c.cand->within += __builtin_popcount(_mm512_mask_cmplt_epu64_mask(valid, acc[j], within_bound));
-      }
-      unsigned mask = _mm512_mask_cmplt_epu64_mask(valid, acc[j], _mm512_set1_epi64(c.cand->bound));
-      if (mask != 0) {
-        _mm512_store_si512(d, acc[j]);
-        while (mask != 0) {
-          const unsigned b = static_cast<unsigned>(__builtin_ctz(mask));
-          mask &= mask - 1;
-          if (d[b] < c.cand->bound) push(c, static_cast<std::uint32_t>(d[b]), base + static_cast<std::uint32_t>(i) + b);
-        }
-      }
-    }
+    for (int j = 0; j < 4; ++j) emit_avx512<kCountWithin>(acc[j], valid, s[j], base + static_cast<std::uint32_t>(i));
   }
 }
 
@@ -272,8 +264,6 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512_rows(const s
   const __m512i qv = _mm512_load_si512(qpat);
   const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
   const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-  const __m512i within_bound = _mm512_set1_epi64(s.within_bound);
-  alignas(64) std::uint64_t d[8];
   for (std::int64_t i = 0; i < rows; i += 8) {
     const std::int64_t left = rows - i;
     const __mmask8 valid = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1U << left) - 1U);
@@ -294,18 +284,7 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void scan_avx512_rows(const s
       }
     }
     const __m512i acc = v[0];
-    if constexpr (kCountWithin) {
-      s.cand->within += __builtin_popcount(_mm512_mask_cmplt_epu64_mask(valid, acc, within_bound));
-    }
-    unsigned mask = _mm512_mask_cmplt_epu64_mask(valid, acc, _mm512_set1_epi64(s.cand->bound));
-    if (mask != 0) {
-      _mm512_store_si512(d, acc);
-      while (mask != 0) {
-        const unsigned b = static_cast<unsigned>(__builtin_ctz(mask));
-        mask &= mask - 1;
-        if (d[b] < s.cand->bound) push(s, static_cast<std::uint32_t>(d[b]), base + static_cast<std::uint32_t>(i) + b);
-      }
-    }
+    emit_avx512<kCountWithin>(acc, valid, s, base + static_cast<std::uint32_t>(i));
   }
 }
 
