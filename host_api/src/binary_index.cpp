@@ -14,6 +14,7 @@
 #include "dense/storage.h"
 #include "glue.h"
 #include "gpu/gpu_api.h"
+#include "snapshot_state.h"
 
 namespace xmr {
 
@@ -25,15 +26,13 @@ constexpr std::uint32_t kNoPos = std::numeric_limits<std::uint32_t>::max();
 struct BinaryIndex::Impl {
   BinaryIndexOptions options;
   std::int64_t code_bytes = 0;
-  std::mutex write_mutex;         // one add at a time
-  mutable std::mutex snap_mutex;  // guards the pointer below, held only to copy or swap it
-  std::shared_ptr<const engine::DenseSnapshot> snap;
+  detail::SnapshotState state;
   mutable engine::gpu::MirrorCache mirrors;
 
-  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const {
-    std::lock_guard lock(snap_mutex);
-    return snap;
-  }
+  Impl(const BinaryIndexOptions& o, std::shared_ptr<const engine::DenseSnapshot> empty)
+      : options(o), code_bytes(o.bits / 8), state(std::move(empty)) {}
+
+  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const { return state.current(); }
 
   void add(MatrixView<const std::uint8_t> codes, const std::span<const std::int64_t>* ids);
 
@@ -113,36 +112,21 @@ void BinaryIndex::Impl::add(MatrixView<const std::uint8_t> codes, const std::spa
   }
   const std::int64_t n = codes.rows();
   detail::translate_bad_alloc("BinaryIndex::add", [&] {
-    std::lock_guard wlock(write_mutex);
-    const auto cur = current();
     detail::mul_checked(n, code_bytes, "codes.rows x code bytes");
     const std::vector<std::uint8_t> dense = engine::dense_codes(codes);
-    std::vector<std::int64_t> seq;
-    std::span<const std::int64_t> id_span;
-    if (ids != nullptr) {
-      id_span = *ids;
-    } else {
-      seq.resize(detail::to_size(n));
-      engine::sequential_ids(*cur, seq);
-      id_span = seq;
-    }
-    auto next = engine::append_rows(*cur, dense.data(), id_span, "ids");
-    std::lock_guard slock(snap_mutex);
-    snap = std::move(next);
+    state.append(dense.data(), n, ids);
   });
 }
 
-BinaryIndex::BinaryIndex(const BinaryIndexOptions& options) : impl_(std::make_unique<Impl>()) {
+BinaryIndex::BinaryIndex(const BinaryIndexOptions& options) {
   engine::check_code_bits(options.bits, "options.bits");
   XMR_EXPECTS(options.device == Device::Auto || options.device == Device::Cpu || options.device == Device::Gpu,
               "options.device (= ", static_cast<int>(options.device), ") is not a Device value");
-  impl_->options = options;
-  impl_->code_bytes = options.bits / 8;
   auto s = std::make_shared<engine::DenseSnapshot>();
   s->dim = options.bits;
   s->code_bytes = static_cast<std::size_t>(options.bits / 8);
   s->lineage = 0;
-  impl_->snap = std::move(s);
+  impl_ = std::make_unique<Impl>(options, std::move(s));
 }
 
 BinaryIndex::~BinaryIndex() = default;

@@ -16,6 +16,7 @@
 #include "glue.h"
 #include "gpu/gpu_api.h"
 #include "select_key.h"
+#include "snapshot_state.h"
 
 namespace xmr {
 
@@ -25,15 +26,13 @@ constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
 
 struct DenseIndex::Impl {
   DenseIndexOptions options;
-  std::mutex write_mutex;         // one add at a time
-  mutable std::mutex snap_mutex;  // guards the pointer below, held only to copy or swap it
-  std::shared_ptr<const engine::DenseSnapshot> snap;
+  detail::SnapshotState state;
   mutable engine::gpu::MirrorCache mirrors;
 
-  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const {
-    std::lock_guard lock(snap_mutex);
-    return snap;
-  }
+  Impl(const DenseIndexOptions& o, std::shared_ptr<const engine::DenseSnapshot> empty)
+      : options(o), state(std::move(empty)) {}
+
+  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const { return state.current(); }
 
   /// `ids` null: sequential ids; otherwise exactly vectors.rows() ids are required.
   template <class T>
@@ -64,25 +63,11 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
   }
   const std::int64_t n = vectors.rows();
   detail::translate_bad_alloc("DenseIndex::add", [&] {
-    std::lock_guard wlock(write_mutex);
-    const auto cur = current();
     detail::mul_checked(n, dim, "vectors.rows x dim");
     const detail::HostArray<std::byte> buffer =
-        detail::make_host_array<std::byte>(detail::to_size(n) * cur->row_bytes());
-    void* prepared = buffer.get();
-    engine::prepare_rows(vectors, "vectors", options.metric, options.storage, prepared);
-    std::vector<std::int64_t> seq;
-    std::span<const std::int64_t> id_span;
-    if (ids != nullptr) {
-      id_span = *ids;
-    } else {
-      seq.resize(detail::to_size(n));
-      engine::sequential_ids(*cur, seq);
-      id_span = seq;
-    }
-    auto next = engine::append_rows(*cur, prepared, id_span, "ids");
-    std::lock_guard slock(snap_mutex);
-    snap = std::move(next);
+        detail::make_host_array<std::byte>(detail::to_size(n) * current()->row_bytes());
+    engine::prepare_rows(vectors, "vectors", options.metric, options.storage, buffer.get());
+    state.append(buffer.get(), n, ids);
   });
 }
 
@@ -148,7 +133,7 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
   });
 }
 
-DenseIndex::DenseIndex(const DenseIndexOptions& options) : impl_(std::make_unique<Impl>()) {
+DenseIndex::DenseIndex(const DenseIndexOptions& options) {
   XMR_EXPECTS(options.dim >= 1 && options.dim <= std::numeric_limits<std::int32_t>::max(),
               "options.dim (= ", options.dim, ") must be in [1, 2^31 - 1]");
   XMR_EXPECTS(options.metric == Metric::Cosine || options.metric == Metric::InnerProduct,
@@ -157,12 +142,11 @@ DenseIndex::DenseIndex(const DenseIndexOptions& options) : impl_(std::make_uniqu
               "options.storage (= ", static_cast<int>(options.storage), ") is not a DType value");
   XMR_EXPECTS(options.device == Device::Auto || options.device == Device::Cpu || options.device == Device::Gpu,
               "options.device (= ", static_cast<int>(options.device), ") is not a Device value");
-  impl_->options = options;
   auto s = std::make_shared<engine::DenseSnapshot>();
   s->dim = options.dim;
   s->type = options.storage;
   s->lineage = 0;
-  impl_->snap = std::move(s);
+  impl_ = std::make_unique<Impl>(options, std::move(s));
 }
 
 DenseIndex::~DenseIndex() = default;
