@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "common/reference.h"
 #include "xmr/xmr.h"
 
@@ -31,28 +32,6 @@ using xmr::MatrixView;
 
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-/// Runs `f`, which must throw xmr::Error with `code` and a message containing every needle.
-void expect_error(const std::function<void()>& f, ErrorCode code, std::initializer_list<std::string_view> needles,
-                  const char* statement) {
-  try {
-    f();
-  } catch (const xmr::Error& e) {
-    EXPECT_EQ(e.code(), code) << statement << "\n  threw " << xmr::to_string(e.code()) << ": " << e.what();
-    const std::string msg = e.what();
-    for (std::string_view needle : needles) {
-      EXPECT_NE(msg.find(needle), std::string::npos)
-          << statement << "\n  message \"" << msg << "\" does not contain \"" << needle << "\"";
-    }
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << statement << "\n  threw a non-xmr exception: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << statement << "\n  did not throw (expected " << xmr::to_string(code) << ")";
-}
-
-#define EXPECT_XMR_ERROR(statement, code, ...) expect_error([&] { (void)(statement); }, code, {__VA_ARGS__}, #statement)
 
 MatrixView<const float> view(const std::vector<float>& v, std::int64_t rows, std::int64_t cols) {
   return {v.data(), rows, cols};

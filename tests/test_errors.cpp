@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "common/reference.h"
 #include "xmr/xmr.h"
 
@@ -32,32 +33,10 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 /// are unchanged and still answer as before).
 std::function<void()> g_after_error;
 
-/// Runs `f`, which must throw xmr::Error with `code` and a message containing every needle.
-void expect_error(const std::function<void()>& f, ErrorCode code, std::initializer_list<std::string_view> needles,
-                  const char* statement) {
-  try {
-    f();
-  } catch (const xmr::Error& e) {
-    EXPECT_EQ(e.code(), code) << statement << "\n  threw " << xmr::to_string(e.code()) << ": " << e.what();
-    const std::string msg = e.what();
-    for (std::string_view needle : needles) {
-      EXPECT_NE(msg.find(needle), std::string::npos)
-          << statement << "\n  message \"" << msg << "\" does not contain \"" << needle << "\"";
-    }
-    if (g_after_error) {
-      SCOPED_TRACE(std::string("after: ") + statement);
-      g_after_error();
-    }
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << statement << "\n  threw a non-xmr exception: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << statement << "\n  did not throw (expected " << xmr::to_string(code) << ")";
-}
-
-/// EXPECT_THROW for xmr::Error that also checks the code and that the message names things.
-#define EXPECT_XMR_ERROR(statement, code, ...) expect_error([&] { (void)(statement); }, code, {__VA_ARGS__}, #statement)
+#undef EXPECT_XMR_ERROR
+/// EXPECT_XMR_ERROR that also runs the fixture's after-error check (g_after_error).
+#define EXPECT_XMR_ERROR(statement, code, ...) \
+  ::xmr_test::expect_error([&] { (void)(statement); }, code, {__VA_ARGS__}, #statement, g_after_error)
 
 /// What an index answers now; compared after every failed call.
 struct Snapshot {
