@@ -45,9 +45,6 @@
 
 #include <benchmark/benchmark.h>
 #include <omp.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -59,18 +56,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "bench_common.h"
 #include "xmr/xmr.h"
 
 #ifdef XMR_BENCH_HAVE_FAISS
@@ -93,22 +88,10 @@ constexpr std::int64_t kCheckQueries = 100;
 constexpr std::uint64_t kDatabaseSeed = 20240611;
 constexpr std::uint64_t kQuerySeed = 20240612;
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::size_t sz(std::int64_t v) {
-  return static_cast<std::size_t>(v);
-}
-
-/// Involuntary context switches of this process so far (all threads).
-long involuntary_context_switches() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_nivcsw;
-}
+using xmr::bench::Clock;
+using xmr::bench::fixed;
+using xmr::bench::seconds_since;
+using xmr::bench::sz;
 
 /// 64-bit words per code of `bits` bits (what a popcount kernel processes per pair).
 std::int64_t words_per_code(std::int64_t bits) {
@@ -345,18 +328,8 @@ void measure_cpu_bandwidth(double* copy_bw, double* read_bw) {
   constexpr std::int64_t kWords = (std::int64_t{1} << 30) / 8;  // 1 GiB of uint64
   constexpr int kRepeats = 5;
   constexpr double kMinSeconds = 1.0;
-  // Huge pages, like xmr's index storage: with 4 KiB pages the probes measure TLB misses and
-  // understate the bandwidth a search reaches.
-  auto huge_words = [](std::int64_t words) {
-    constexpr std::size_t kHuge = std::size_t{2} << 20;
-    const std::size_t bytes = (sz(words) * 8 + kHuge - 1) / kHuge * kHuge;
-    void* p = std::aligned_alloc(kHuge, bytes);
-    if (p == nullptr) throw std::bad_alloc();
-    (void)madvise(p, bytes, MADV_HUGEPAGE);
-    return std::unique_ptr<std::uint64_t[], decltype(&std::free)>(static_cast<std::uint64_t*>(p), &std::free);
-  };
-  auto src = huge_words(kWords);
-  auto dst = huge_words(kWords);
+  auto src = xmr::bench::huge_words(kWords);
+  auto dst = xmr::bench::huge_words(kWords);
   // First touch by the threads that use each part.
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < kWords; ++i) {
@@ -432,9 +405,7 @@ Peaks g_peaks;
 
 #ifdef XMR_BENCH_HAVE_CUDA
 
-std::string cuda_error(const char* what, cudaError_t e) {
-  return std::string(what) + ": " + cudaGetErrorString(e);
-}
+using xmr::bench::cuda_error;
 
 // Device-to-device copy bandwidth (measured) and the nominal popcount rate of device 0.
 // Returns a note (empty on success); leaves a peak at 0 when it is not known.
@@ -467,22 +438,13 @@ std::string measure_gpu_peaks(Peaks* p) {
       break;
     }
     cudaMemsetAsync(a, 1, kCopyBytes, stream);
-    cudaMemcpyAsync(b, a, kCopyBytes, cudaMemcpyDeviceToDevice, stream);  // warm-up
-    float best = 1e30f;
-    for (int r = 0; r < kRepeats; ++r) {
-      cudaEventRecord(start, stream);
-      cudaMemcpyAsync(b, a, kCopyBytes, cudaMemcpyDeviceToDevice, stream);
-      cudaEventRecord(stop, stream);
-      cudaEventSynchronize(stop);
-      float ms = 0.0f;
-      cudaEventElapsedTime(&ms, start, stop);
-      best = std::min(best, ms);
-    }
+    const double copy_s = xmr::bench::best_event_seconds(
+        stream, start, stop, kRepeats, [&] { cudaMemcpyAsync(b, a, kCopyBytes, cudaMemcpyDeviceToDevice, stream); });
     if ((e = cudaGetLastError()) != cudaSuccess) {
       note = cuda_error("copy", e);
       break;
     }
-    p->gpu_copy_bw = 2.0 * static_cast<double>(kCopyBytes) / (static_cast<double>(best) * 1e-3);
+    p->gpu_copy_bw = 2.0 * static_cast<double>(kCopyBytes) / copy_s;
   } while (false);
   cudaFree(a);
   cudaFree(b);
@@ -529,24 +491,13 @@ class XmrEngine final : public Engine {
     // The index and the Resources go before the stream they borrow.
     index_.reset();
     resources_.reset();
-#ifdef XMR_BENCH_HAVE_CUDA
-    if (start_ != nullptr) cudaEventDestroy(start_);
-    if (stop_ != nullptr) cudaEventDestroy(stop_);
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
-#endif
   }
   XmrEngine(const XmrEngine&) = delete;
   XmrEngine& operator=(const XmrEngine&) = delete;
 
-  [[nodiscard]] std::string name() const override {
-    return name_;
-  }
-  [[nodiscard]] bool on_gpu() const override {
-    return device_ == xmr::Device::Gpu;
-  }
-  [[nodiscard]] double last_device_seconds() const override {
-    return last_device_s_;
-  }
+  [[nodiscard]] std::string name() const override { return name_; }
+  [[nodiscard]] bool on_gpu() const override { return device_ == xmr::Device::Gpu; }
+  [[nodiscard]] double last_device_seconds() const override { return last_device_s_; }
   [[nodiscard]] std::string unavailable() const override {
     if (on_gpu() && xmr::gpu_count() == 0) return "no GPU: " + xmr::device_summary();
     return {};
@@ -557,11 +508,8 @@ class XmrEngine final : public Engine {
     if (on_gpu()) {
       CUstream_st* stream = nullptr;
 #ifdef XMR_BENCH_HAVE_CUDA
-      expect(cudaSetDevice(0), "cudaSetDevice");
-      expect(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-      expect(cudaEventCreate(&start_), "cudaEventCreate");
-      expect(cudaEventCreate(&stop_), "cudaEventCreate");
-      stream = stream_;
+      timer_.create();
+      stream = timer_.stream();
 #endif
       resources_ = std::make_unique<xmr::Resources>(0, stream);
     }
@@ -573,31 +521,20 @@ class XmrEngine final : public Engine {
               std::int32_t* distances) override {
     const xmr::SearchOptions options{.device = device_, .resources = resources_.get()};
 #ifdef XMR_BENCH_HAVE_CUDA
-    if (on_gpu()) expect(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    if (on_gpu()) timer_.start();
 #endif
     index_->search_into(xmr::MatrixView<const std::uint8_t>(queries, nq, bytes_), k,
                         xmr::MatrixView<std::int64_t>(ids, nq, k), xmr::MatrixView<std::int32_t>(distances, nq, k),
                         options);
 #ifdef XMR_BENCH_HAVE_CUDA
-    if (on_gpu()) {
-      // search_into is synchronous; the stop event follows all of its work on the stream.
-      expect(cudaEventRecord(stop_, stream_), "cudaEventRecord");
-      expect(cudaEventSynchronize(stop_), "cudaEventSynchronize");
-      float ms = 0.0f;
-      expect(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
-      last_device_s_ = static_cast<double>(ms) * 1e-3;
-    }
+    // search_into is synchronous; the stop event follows all of its work on the stream.
+    if (on_gpu()) last_device_s_ = timer_.stop();
 #endif
   }
 
  private:
 #ifdef XMR_BENCH_HAVE_CUDA
-  static void expect(cudaError_t e, const char* what) {
-    if (e != cudaSuccess) throw std::runtime_error(cuda_error(what, e));
-  }
-  cudaStream_t stream_ = nullptr;
-  cudaEvent_t start_ = nullptr;
-  cudaEvent_t stop_ = nullptr;
+  xmr::bench::CudaEventTimer timer_;  // outlives index_ and resources_, which borrow its stream
 #endif
   std::string name_;
   xmr::Device device_;
@@ -834,7 +771,7 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
     }
   }
   double wall_s = 0.0;
-  const long csw_before = involuntary_context_switches();
+  const long csw_before = xmr::bench::involuntary_context_switches();
   for (auto _ : state) {
     const auto t0 = Clock::now();
     try {
@@ -849,7 +786,7 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
     benchmark::DoNotOptimize(distances.data());
     benchmark::ClobberMemory();
   }
-  const long csw = involuntary_context_switches() - csw_before;
+  const long csw = xmr::bench::involuntary_context_switches() - csw_before;
   using benchmark::Counter;
   const double n = static_cast<double>(c.n);
   const double q = static_cast<double>(c.q);
@@ -875,11 +812,7 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
     state.counters["frac_popcount_peak"] = Counter(words / popcount_peak, Counter::kIsIterationInvariantRate);
   }
   if (mem_peak > 0.0) state.counters["frac_mem_bw"] = Counter(bytes / mem_peak, Counter::kIsIterationInvariantRate);
-  state.counters["build_s"] = be->build_s;
-  state.counters["omp_threads"] = omp_get_max_threads();
-  // Preemptions of this process per search: near 0 on an otherwise idle machine; large values
-  // mean other processes competed for the cores and the timing is pessimistic.
-  state.counters["invol_csw"] = Counter(static_cast<double>(csw), Counter::kAvgIterations);
+  xmr::bench::add_run_counters(state, be->build_s, csw);
 }
 
 struct CheckStats {
@@ -1056,42 +989,10 @@ void register_all(const std::vector<std::int64_t>& sizes) {
   }
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string m = line.substr(colon + 1);
-        m.erase(0, m.find_first_not_of(" \t"));
-        return m;
-      }
-    }
-  }
-  return "unknown";
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream o;
-  o.setf(std::ios::fixed);
-  o.precision(digits);
-  o << v;
-  return o.str();
-}
-
-bool has_arg(int argc, char** argv, std::string_view prefix) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]).rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* quick_env = std::getenv("XMR_BENCH_QUICK");
-  const bool quick = quick_env != nullptr && std::string_view(quick_env) != "0" && *quick_env != '\0';
+  const bool quick = xmr::bench::quick_mode();
   const std::vector<std::int64_t> sizes =
       quick ? std::vector<std::int64_t>{100000} : std::vector<std::int64_t>{1000000, 10000000};
   register_all(sizes);
@@ -1100,7 +1001,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
   g_peaks.cpu_isa = best_isa();
-  const bool listing = has_arg(argc, argv, "--benchmark_list_tests");
+  const bool listing = xmr::bench::has_arg(argc, argv, "--benchmark_list_tests");
   if (!listing) {
     g_peaks.cpu_popcount_words = measure_cpu_popcount_peak(g_peaks.cpu_isa);
     measure_cpu_bandwidth(&g_peaks.cpu_copy_bw, &g_peaks.cpu_read_bw);
@@ -1116,31 +1017,11 @@ int main(int argc, char** argv) {
 #endif
   }
 
-  benchmark::AddCustomContext("cpu_model", cpu_model());
-  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
-  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
-  const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  benchmark::AddCustomContext("llc_bytes", std::to_string(llc));
-  benchmark::AddCustomContext("xmr_version", xmr::version());
-  benchmark::AddCustomContext("xmr_devices", xmr::device_summary());
-  benchmark::AddCustomContext("xmr_built_with_cuda", xmr::built_with_cuda() ? "yes" : "no");
+  xmr::bench::add_common_context(sizes);
   benchmark::AddCustomContext("xmr_popcount_kernel", xmr::hamming_cpu_kernel());
   if (const char* forced = std::getenv("XMR_CPU_ISA"); forced != nullptr) {
     benchmark::AddCustomContext("xmr_cpu_isa_env", forced);
   }
-#ifdef XMR_BENCH_HAVE_FAISS
-  benchmark::AddCustomContext("faiss_version", std::to_string(FAISS_VERSION_MAJOR) + "." +
-                                                   std::to_string(FAISS_VERSION_MINOR) + "." +
-                                                   std::to_string(FAISS_VERSION_PATCH));
-#else
-  benchmark::AddCustomContext("faiss_version", "not built");
-#endif
-  std::string size_list;
-  for (const std::int64_t n : sizes) {
-    if (!size_list.empty()) size_list.push_back(',');
-    size_list.append(std::to_string(n));
-  }
-  benchmark::AddCustomContext("sizes_n", size_list);
   benchmark::AddCustomContext("data", "uniform random bits (splitmix64, fixed seeds); queries are not database rows");
   benchmark::AddCustomContext("peak_cpu_popcount_isa", isa_name(g_peaks.cpu_isa));
   benchmark::AddCustomContext("peak_cpu_popcount_gwords", fixed(g_peaks.cpu_popcount_words * 1e-9, 2));

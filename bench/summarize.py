@@ -43,6 +43,15 @@ CONTEXT_KEYS = [
 ]
 
 
+TIMING_NOTE = ("ms/search: mean over the iterations of the fastest repetition (reps). "
+               "preempt/search: involuntary context switches of the benchmark process per "
+               "search; well above 0 means other processes shared the cores (slower timings).")
+
+
+def ratio_note(cand, base):
+    return f"ratio = {cand} queries/s over {base} queries/s (> 1: {cand} is faster)."
+
+
 def best_of(reps):
     """The fastest repetition (--benchmark_repetitions): on a shared machine other processes only
     ever add time, so the fastest run is the least disturbed one."""
@@ -157,11 +166,10 @@ def binary_sections(binary, checks, pairs):
                           f"{cand} frac popcount peak", f"{cand} frac mem BW",
                           f"{base} frac popcount peak"], rows)
             out.append("")
-        out.append(f"ratio = {cand} queries/s over {base} queries/s (> 1: {cand} is faster). "
-                   "Gpairs/s: query-code distances per second (1e9). frac popcount peak: 64-bit "
-                   "xor-popcounts per second over the measured peak; frac mem BW: (database + "
-                   "queries + results) bytes per second over the measured memory bandwidth (above 1: "
-                   "the database came from a cache).")
+        out.append(ratio_note(cand, base) + " Gpairs/s: query-code distances per second (1e9). "
+                   "frac popcount peak: 64-bit xor-popcounts per second over the measured peak; "
+                   "frac mem BW: (database + queries + results) bytes per second over the measured "
+                   "memory bandwidth (above 1: the database came from a cache).")
         out.append("")
 
     if binary:
@@ -178,9 +186,7 @@ def binary_sections(binary, checks, pairs):
         out += table(["engine", "N", "bits", "Q", "k", "ms/search", "q/s", "Gpairs/s",
                       "frac popcount peak", "frac mem BW", "iters", "reps", "preempt/search"], rows)
         out.append("")
-        out.append("ms/search: mean over the iterations of the fastest repetition (reps). "
-                   "preempt/search: involuntary context switches of the benchmark process per "
-                   "search; well above 0 means other processes shared the cores (slower timings).")
+        out.append(TIMING_NOTE)
         out.append("")
 
     if checks:
@@ -248,7 +254,7 @@ def main(argv):
         out += table(["N", "Q", "k", f"{cand} q/s", f"{base} q/s", "ratio",
                       f"{cand} frac GEMM peak", f"{cand} frac mem BW"], rows)
         out.append("")
-        out.append(f"ratio = {cand} queries/s over {base} queries/s (> 1: {cand} is faster).")
+        out.append(ratio_note(cand, base))
         out.append("")
 
     if dense:
@@ -263,9 +269,7 @@ def main(argv):
         out += table(["engine", "N", "Q", "k", "ms/search", "q/s", "GFLOP/s", "frac GEMM peak",
                       "frac mem BW", "iters", "reps", "preempt/search"], rows)
         out.append("")
-        out.append("ms/search: mean over the iterations of the fastest repetition (reps). "
-                   "preempt/search: involuntary context switches of the benchmark process per "
-                   "search; well above 0 means other processes shared the cores (slower timings).")
+        out.append(TIMING_NOTE)
         out.append("")
 
     if checks:

@@ -27,11 +27,9 @@ XMR_BENCH_QUICK=1 in the environment is the same as --quick (N = 1e5 only).
 """
 
 import argparse
-import datetime
-import json
-import os
-import statistics
 import sys
+
+import torch_common
 
 SIZES = [1_000_000, 10_000_000]
 QUICK_SIZES = [100_000]
@@ -95,24 +93,6 @@ def search(torch, db, queries_host, k, chunk_rows, popcount):
     return best_i.cpu(), best_d.cpu()
 
 
-def time_search(torch, db, queries_host, k, chunk_rows, popcount, warmup, min_repeats, max_repeats, target_s):
-    for _ in range(warmup):
-        search(torch, db, queries_host, k, chunk_rows, popcount)
-    torch.cuda.synchronize(db.device)
-    start = torch.cuda.Event(enable_timing=True)
-    stop = torch.cuda.Event(enable_timing=True)
-    times_ms = []
-    while len(times_ms) < max_repeats:
-        start.record()
-        search(torch, db, queries_host, k, chunk_rows, popcount)
-        stop.record()
-        stop.synchronize()
-        times_ms.append(start.elapsed_time(stop))
-        if len(times_ms) >= min_repeats and sum(times_ms) >= target_s * 1e3:
-            break
-    return statistics.median(times_ms), len(times_ms)
-
-
 def self_check(torch, device, popcount):
     """The popcount against Python's on awkward words (sign bit, all ones, single bits)."""
     words = [0, 1, -1, -(2**63), 2**63 - 1, M1, M2, M4, H01, 0x00FF00FF00FF00FF, -0x123456789ABCDEF]
@@ -125,24 +105,15 @@ def self_check(torch, device, popcount):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="JSON file to write")
-    ap.add_argument("--device", default="cuda:0")
-    ap.add_argument("--quick", action="store_true", help="N = 1e5 only")
+    torch_common.add_run_args(ap)
     ap.add_argument("--popcount", default="auto", choices=["auto", "bitwise_count", "swar", "lut"])
-    ap.add_argument("--chunk-bytes", type=int, default=512 << 20,
-                    help="most bytes of xor-ed words per chunk (default 512 MiB, xmr's default workspace)")
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--min-repeats", type=int, default=5)
-    ap.add_argument("--max-repeats", type=int, default=50)
-    ap.add_argument("--target-seconds", type=float, default=1.0,
-                    help="repeat until this much time was measured (within the repeat bounds)")
+    torch_common.add_timing_args(ap, "xor-ed words", warmup=2)
     args = ap.parse_args(argv)
-    quick = args.quick or os.environ.get("XMR_BENCH_QUICK", "0") not in ("", "0")
+    quick = torch_common.quick_mode(args)
 
     import torch  # imported here so --help works without torch
 
-    if not torch.cuda.is_available():
-        sys.exit("torch_binary: torch.cuda.is_available() is False: no GPU baseline")
+    torch_common.require_cuda(torch, "torch_binary")
     device = torch.device(args.device)
     popcount_name, popcount = make_popcount(torch, args.popcount, device)
     self_check(torch, device, popcount)
@@ -166,37 +137,20 @@ def main(argv):
                 budget = args.chunk_bytes // (64 if popcount_name == "lut" else 1)
                 chunk_rows = max(1, min(n, budget // (q * words * 8)))
                 for k in NUM_RESULTS:
-                    ms, reps = time_search(torch, db, queries, k, chunk_rows, popcount, args.warmup,
-                                           args.min_repeats, args.max_repeats, args.target_seconds)
+                    ms, reps = torch_common.time_search(
+                        torch, db.device, lambda: search(torch, db, queries, k, chunk_rows, popcount), args)
                     sec = ms * 1e-3
-                    name = f"binary/torch/N:{n}/bits:{bits}/Q:{q}/k:{k}"
-                    benchmarks.append({
-                        "name": name, "run_name": name, "run_type": "iteration",
-                        "iterations": reps, "real_time": ms, "cpu_time": ms, "time_unit": "ms",
+                    benchmarks.append(torch_common.record(f"binary/torch/N:{n}/bits:{bits}/Q:{q}/k:{k}", ms, reps, {
                         "queries_per_s": q / sec,
                         "gpairs_per_s": q * n / sec * 1e-9,
                         "bytes_per_second": (n * nbytes + q * nbytes + q * k * 12) / sec,
-                        "chunk_rows": chunk_rows,
-                    })
-                    print(f"{name}: {ms:.3f} ms (median of {reps}), {q / sec:,.0f} q/s", flush=True)
+                    }, chunk_rows))
             del db
             torch.cuda.empty_cache()
 
-    context = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "torch_version": torch.__version__,
-        "torch_cuda": str(torch.version.cuda),
-        "gpu_name": torch.cuda.get_device_name(device),
-        "torch_popcount": popcount_name,
-        "sizes_n": ",".join(str(n) for n in sizes),
-        "timing": "CUDA events around each search (host queries in, host results out), "
-                  "median of repeats after warm-up",
-        "chunk_bytes": str(args.chunk_bytes),
-        "data": "torch.randint uniform random bytes; packed codes, Hamming distance",
-    }
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump({"context": context, "benchmarks": benchmarks}, f, indent=1)
-    print(f"torch_binary: wrote {args.out}")
+    torch_common.write_results("torch_binary", torch, device, args, sizes, {"torch_popcount": popcount_name},
+                               "torch.randint uniform random bytes; packed codes, Hamming distance",
+                               benchmarks)
     return 0
 
 

@@ -20,11 +20,9 @@ XMR_BENCH_QUICK=1 in the environment is the same as --quick (N = 1e5 only).
 """
 
 import argparse
-import datetime
-import json
-import os
-import statistics
 import sys
+
+import torch_common
 
 DIM = 512
 SIZES = [100_000, 1_000_000]
@@ -57,43 +55,16 @@ def search(torch, db, queries_host, k, chunk_rows):
     return best_i.cpu(), best_s.float().cpu()
 
 
-def time_search(torch, db, queries_host, k, chunk_rows, warmup, min_repeats, max_repeats, target_s):
-    for _ in range(warmup):
-        search(torch, db, queries_host, k, chunk_rows)
-    torch.cuda.synchronize(db.device)
-    start = torch.cuda.Event(enable_timing=True)
-    stop = torch.cuda.Event(enable_timing=True)
-    times_ms = []
-    while len(times_ms) < max_repeats:
-        start.record()
-        search(torch, db, queries_host, k, chunk_rows)
-        stop.record()
-        stop.synchronize()
-        times_ms.append(start.elapsed_time(stop))
-        if len(times_ms) >= min_repeats and sum(times_ms) >= target_s * 1e3:
-            break
-    return statistics.median(times_ms), len(times_ms)
-
-
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="JSON file to write")
-    ap.add_argument("--device", default="cuda:0")
-    ap.add_argument("--quick", action="store_true", help="N = 1e5 only")
-    ap.add_argument("--chunk-bytes", type=int, default=512 << 20,
-                    help="most bytes of scores per chunk (default 512 MiB, xmr's default workspace)")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--min-repeats", type=int, default=5)
-    ap.add_argument("--max-repeats", type=int, default=50)
-    ap.add_argument("--target-seconds", type=float, default=1.0,
-                    help="repeat until this much time was measured (within the repeat bounds)")
+    torch_common.add_run_args(ap)
+    torch_common.add_timing_args(ap, "scores", warmup=3)
     args = ap.parse_args(argv)
-    quick = args.quick or os.environ.get("XMR_BENCH_QUICK", "0") not in ("", "0")
+    quick = torch_common.quick_mode(args)
 
     import torch  # imported here so --help works without torch
 
-    if not torch.cuda.is_available():
-        sys.exit("torch_dense: torch.cuda.is_available() is False: no GPU baseline")
+    torch_common.require_cuda(torch, "torch_dense")
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as in cublasSgemm's default
 
@@ -109,38 +80,21 @@ def main(argv):
                 elem = 4 if dtype == torch.float32 else 2
                 chunk_rows = max(1, min(n, args.chunk_bytes // (q * elem)))
                 for k in NUM_RESULTS:
-                    ms, reps = time_search(torch, db, queries, k, chunk_rows, args.warmup,
-                                           args.min_repeats, args.max_repeats, args.target_seconds)
+                    ms, reps = torch_common.time_search(
+                        torch, db.device, lambda: search(torch, db, queries, k, chunk_rows), args)
                     sec = ms * 1e-3
-                    name = f"dense/torch_{dtype_name}/N:{n}/Q:{q}/k:{k}"
-                    benchmarks.append({
-                        "name": name, "run_name": name, "run_type": "iteration",
-                        "iterations": reps, "real_time": ms, "cpu_time": ms, "time_unit": "ms",
+                    benchmarks.append(torch_common.record(f"dense/torch_{dtype_name}/N:{n}/Q:{q}/k:{k}", ms, reps, {
                         "queries_per_s": q / sec,
                         "gflops": 2.0 * q * n * DIM / sec * 1e-9,
                         "bytes_per_second": (n * DIM * elem + q * DIM * 4 + q * k * 12) / sec,
-                        "chunk_rows": chunk_rows,
-                    })
-                    print(f"{name}: {ms:.3f} ms (median of {reps}), {q / sec:,.0f} q/s", flush=True)
+                    }, chunk_rows))
             del db
         del base
         torch.cuda.empty_cache()
 
-    context = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "torch_version": torch.__version__,
-        "torch_cuda": str(torch.version.cuda),
-        "gpu_name": torch.cuda.get_device_name(device),
-        "dim": str(DIM),
-        "sizes_n": ",".join(str(n) for n in sizes),
-        "timing": "CUDA events around each search (host queries in, host results out), "
-                  "median of repeats after warm-up",
-        "chunk_bytes": str(args.chunk_bytes),
-        "data": "torch.randn rows normalised to unit length; metric inner product",
-    }
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump({"context": context, "benchmarks": benchmarks}, f, indent=1)
-    print(f"torch_dense: wrote {args.out}")
+    torch_common.write_results("torch_dense", torch, device, args, sizes, {"dim": str(DIM)},
+                               "torch.randn rows normalised to unit length; metric inner product",
+                               benchmarks)
     return 0
 
 

@@ -1,0 +1,164 @@
+#include "bench_common.h"
+
+#include <omp.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "xmr/xmr.h"
+
+#ifdef XMR_BENCH_HAVE_FAISS
+#include <faiss/Index.h>
+#endif
+
+namespace xmr::bench {
+
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string m = line.substr(colon + 1);
+        m.erase(0, m.find_first_not_of(" \t"));
+        return m;
+      }
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+long involuntary_context_switches() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_nivcsw;
+}
+
+bool quick_mode() {
+  const char* quick_env = std::getenv("XMR_BENCH_QUICK");
+  return quick_env != nullptr && std::string_view(quick_env) != "0" && *quick_env != '\0';
+}
+
+bool has_arg(int argc, char** argv, std::string_view prefix) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+HugeWords huge_words(std::int64_t words) {
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t bytes = (sz(words) * 8 + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  (void)madvise(p, bytes, MADV_HUGEPAGE);
+  return HugeWords(static_cast<std::uint64_t*>(p), &std::free);
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(digits);
+  o << v;
+  return o.str();
+}
+
+void add_common_context(const std::vector<std::int64_t>& sizes) {
+  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
+  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  benchmark::AddCustomContext("llc_bytes", std::to_string(llc));
+  benchmark::AddCustomContext("xmr_version", xmr::version());
+  benchmark::AddCustomContext("xmr_devices", xmr::device_summary());
+  benchmark::AddCustomContext("xmr_built_with_cuda", xmr::built_with_cuda() ? "yes" : "no");
+#ifdef XMR_BENCH_HAVE_FAISS
+  benchmark::AddCustomContext("faiss_version", std::to_string(FAISS_VERSION_MAJOR) + "." +
+                                                   std::to_string(FAISS_VERSION_MINOR) + "." +
+                                                   std::to_string(FAISS_VERSION_PATCH));
+#else
+  benchmark::AddCustomContext("faiss_version", "not built");
+#endif
+  std::string size_list;
+  for (const std::int64_t n : sizes) {
+    if (!size_list.empty()) size_list.push_back(',');
+    size_list.append(std::to_string(n));
+  }
+  benchmark::AddCustomContext("sizes_n", size_list);
+}
+
+void add_run_counters(benchmark::State& state, double build_s, long csw) {
+  using benchmark::Counter;
+  state.counters["build_s"] = build_s;
+  state.counters["omp_threads"] = omp_get_max_threads();
+  // Preemptions of this process per search: near 0 on an otherwise idle machine; large values
+  // mean other processes competed for the cores and the timing is pessimistic.
+  state.counters["invol_csw"] = Counter(static_cast<double>(csw), Counter::kAvgIterations);
+}
+
+#ifdef XMR_BENCH_HAVE_CUDA
+
+std::string cuda_error(const char* what, cudaError_t e) {
+  return std::string(what) + ": " + cudaGetErrorString(e);
+}
+
+void cuda_expect(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(cuda_error(what, e));
+}
+
+double best_event_seconds(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop, int repeats,
+                          const std::function<void()>& fn) {
+  fn();  // warm-up
+  float best = 1e30f;
+  for (int r = 0; r < repeats; ++r) {
+    cudaEventRecord(start, stream);
+    fn();
+    cudaEventRecord(stop, stream);
+    cudaEventSynchronize(stop);
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, start, stop);
+    best = std::min(best, ms);
+  }
+  return static_cast<double>(best) * 1e-3;
+}
+
+CudaEventTimer::~CudaEventTimer() {
+  if (start_ != nullptr) cudaEventDestroy(start_);
+  if (stop_ != nullptr) cudaEventDestroy(stop_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+void CudaEventTimer::create() {
+  cuda_expect(cudaSetDevice(0), "cudaSetDevice");
+  cuda_expect(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  cuda_expect(cudaEventCreate(&start_), "cudaEventCreate");
+  cuda_expect(cudaEventCreate(&stop_), "cudaEventCreate");
+}
+
+void CudaEventTimer::start() {
+  cuda_expect(cudaEventRecord(start_, stream_), "cudaEventRecord");
+}
+
+double CudaEventTimer::stop() {
+  cuda_expect(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+  cuda_expect(cudaEventSynchronize(stop_), "cudaEventSynchronize");
+  float ms = 0.0f;
+  cuda_expect(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
+  return static_cast<double>(ms) * 1e-3;
+}
+
+#endif  // XMR_BENCH_HAVE_CUDA
+
+}  // namespace xmr::bench

@@ -1,0 +1,102 @@
+// bench_common: the pieces bench_dense and bench_binary share (timing, process counters, the
+// huge-page buffers of the memory-bandwidth probes, machine context, CUDA-event timing). Each
+// benchmark compiles bench_common.cpp itself, so XMR_BENCH_HAVE_CUDA / XMR_BENCH_HAVE_FAISS
+// follow that benchmark's build.
+
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifdef XMR_BENCH_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace xmr::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+inline std::size_t sz(std::int64_t v) {
+  return static_cast<std::size_t>(v);
+}
+
+/// Involuntary context switches of this process so far (all threads).
+long involuntary_context_switches();
+
+/// True when XMR_BENCH_QUICK is set to something other than "" or "0" (smoke-test sizes).
+bool quick_mode();
+
+/// True when some argument (after argv[0]) starts with `prefix`.
+bool has_arg(int argc, char** argv, std::string_view prefix);
+
+/// A buffer of 64-bit words from std::aligned_alloc, released with std::free.
+using HugeWords = std::unique_ptr<std::uint64_t[], decltype(&std::free)>;
+
+/// `words` 64-bit words on 2 MiB-aligned memory advised to use huge pages, like xmr's index
+/// storage: with 4 KiB pages a bandwidth probe measures TLB misses and understates the bandwidth
+/// a search reaches. Throws std::bad_alloc.
+HugeWords huge_words(std::int64_t words);
+
+/// `v` with `digits` digits after the point.
+std::string fixed(double v, int digits);
+
+/// The context keys both benchmarks report: cpu_model, hardware_threads, omp_max_threads,
+/// llc_bytes, xmr_version, xmr_devices, xmr_built_with_cuda, faiss_version and sizes_n
+/// (`sizes`, comma-separated).
+void add_common_context(const std::vector<std::int64_t>& sizes);
+
+/// The counters every search benchmark reports: build_s, omp_threads and invol_csw (`csw`
+/// involuntary context switches over the run, per iteration).
+void add_run_counters(benchmark::State& state, double build_s, long csw);
+
+#ifdef XMR_BENCH_HAVE_CUDA
+
+std::string cuda_error(const char* what, cudaError_t e);
+
+/// Throws std::runtime_error naming `what` when `e` is an error.
+void cuda_expect(cudaError_t e, const char* what);
+
+/// Seconds of the fastest of `repeats` runs of `fn` on `stream` (CUDA events `start`/`stop`),
+/// after one warm-up run.
+double best_event_seconds(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop, int repeats,
+                          const std::function<void()>& fn);
+
+/// A non-blocking stream on device 0 that a GPU engine lends to xmr (Resources borrows it), and
+/// the two events that time each search on it.
+class CudaEventTimer {
+ public:
+  CudaEventTimer() = default;
+  CudaEventTimer(const CudaEventTimer&) = delete;
+  CudaEventTimer& operator=(const CudaEventTimer&) = delete;
+  ~CudaEventTimer();
+
+  /// Selects device 0 and creates the stream and events. Throws on a CUDA error.
+  void create();
+  [[nodiscard]] cudaStream_t stream() const { return stream_; }
+  /// Records the start event on the stream. Throws on a CUDA error.
+  void start();
+  /// Records the stop event after all work on the stream, waits for it, and returns the seconds
+  /// since start(). Throws on a CUDA error.
+  double stop();
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
+};
+
+#endif  // XMR_BENCH_HAVE_CUDA
+
+}  // namespace xmr::bench
