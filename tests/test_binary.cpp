@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "common/reference.h"
 #include "xmr/xmr.h"
 
@@ -455,6 +456,63 @@ TEST(BinaryDevice, GpuWithoutGpuIsUnavailable) {
   xmr::BinaryIndex autodev({.bits = 64, .device = xmr::Device::Auto});
   autodev.add(db.view());
   EXPECT_EQ(autodev.search(db.view(), 1).device, xmr::Device::Cpu);
+}
+
+// ---- remove -----------------------------------------------------------------------------------
+
+TEST(BinaryRemove, RemovedIdsNeverAppearAndResultsMatchTheRest) {
+  Rng rng(404);
+  const std::int64_t n = 6000;
+  const Codes db = clustered_codes(rng, n, 64, 40, 4);
+  const std::vector<std::int64_t> ids = xmr_test::random_ids(rng, n, 100, 4);
+  const Codes queries = clustered_codes(rng, 6, 64, 40, 1);
+  xmr::BinaryIndex index = make_index(db, 64, &ids);
+  // Remove every third id, in shuffled order, in two calls.
+  std::vector<std::int64_t> gone;
+  for (std::int64_t i = 0; i < n; i += 3) gone.push_back(ids[static_cast<std::size_t>(i)]);
+  rng.shuffle(gone);
+  const std::size_t half = gone.size() / 2;
+  index.remove(std::span<const std::int64_t>(gone.data(), half));
+  index.remove(std::span<const std::int64_t>(gone.data() + half, gone.size() - half));
+  index.remove({});  // empty: nothing changes
+  Codes rest{0, 8, {}};
+  std::vector<std::int64_t> rest_ids;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i % 3 == 0) continue;
+    rest.data.insert(rest.data.end(), db.row(i), db.row(i) + 8);
+    rest_ids.push_back(ids[static_cast<std::size_t>(i)]);
+    ++rest.rows;
+  }
+  EXPECT_EQ(index.size(), rest.rows);
+  for (const std::int64_t k : {std::int64_t{1}, std::int64_t{10}, std::int64_t{500}, rest.rows + 2}) {
+    expect_knn_matches(index.search(queries.view(), k), rest, rest_ids, queries, k, "k " + std::to_string(k));
+  }
+  expect_range_matches(index.range_search(queries.view(), 6, 300), rest, rest_ids, queries, 6, 300);
+  // A removed id can be added again.
+  const std::vector<std::int64_t> again = {gone[0]};
+  index.add({db.data.data(), 1, 8}, again);
+  EXPECT_EQ(index.size(), rest.rows + 1);
+  // Removing everything leaves an empty index.
+  index.remove(index.ids());
+  EXPECT_EQ(index.size(), 0);
+  EXPECT_THROW((void)index.search(queries.view(), 1), xmr::Error);
+}
+
+TEST(BinaryRemove, UnknownOrRepeatedIdsChangeNothing) {
+  Rng rng(405);
+  const Codes db = random_codes(rng, 100, 32);
+  xmr::BinaryIndex index = make_index(db, 32);
+  const auto before = index.search(db.view(), 7);
+  const std::vector<std::int64_t> unknown = {3, 5, 100};
+  const std::vector<std::int64_t> repeated = {3, 9, 3};
+  EXPECT_XMR_ERROR(index.remove(unknown), xmr::ErrorCode::InvalidArgument, "ids[2] (= 100) is not in the index");
+  EXPECT_XMR_ERROR(index.remove(repeated), xmr::ErrorCode::InvalidArgument, "ids[2] (= 3) repeats ids[0]");
+  EXPECT_XMR_ERROR(index.remove(std::span<const std::int64_t>(static_cast<const std::int64_t*>(nullptr), 2)),
+                   xmr::ErrorCode::InvalidArgument, "ids.data() (= null)");
+  EXPECT_EQ(index.size(), 100);
+  const auto after = index.search(db.view(), 7);
+  EXPECT_EQ(before.ids, after.ids);
+  EXPECT_EQ(before.distances, after.distances);
 }
 
 // ---- concurrency -------------------------------------------------------------------------------

@@ -702,6 +702,47 @@ TEST(DenseDevice, GpuSearchWithoutGpuIsUnavailable) {
   }
 }
 
+TEST(DenseRemove, RemovedIdsNeverAppearAndResultsMatchTheRest) {
+  constexpr std::int64_t kN = 3000;
+  constexpr std::int64_t kD = 19;
+  xmr_test::Rng rng(77);
+  const std::vector<float> x = xmr_test::random_matrix(rng, kN, kD);
+  const std::vector<float> q = xmr_test::random_matrix(rng, 5, kD);
+  const std::vector<std::int64_t> ids = xmr_test::random_ids(rng, kN, 10, 3);
+  for (const DType storage : {DType::F32, DType::F16}) {
+    DenseIndex index({.dim = kD, .metric = Metric::Cosine, .storage = storage});
+    index.add(MatrixView<const float>(x.data(), kN, kD), ids);
+    std::vector<std::int64_t> gone;
+    std::vector<float> rest;
+    std::vector<std::int64_t> rest_ids;
+    for (std::int64_t i = 0; i < kN; ++i) {
+      if (i % 4 == 1) {
+        gone.push_back(ids[static_cast<std::size_t>(i)]);
+      } else {
+        rest.insert(rest.end(), x.begin() + i * kD, x.begin() + (i + 1) * kD);
+        rest_ids.push_back(ids[static_cast<std::size_t>(i)]);
+      }
+    }
+    rng.shuffle(gone);
+    index.remove(gone);
+    ASSERT_EQ(index.size(), static_cast<std::int64_t>(rest_ids.size()));
+    const auto n_rest = static_cast<std::int64_t>(rest_ids.size());
+    const Reference ref = xmr_test::make_reference(
+        xmr_test::exact_values(MatrixView<const float>(rest.data(), n_rest, kD)), rest_ids,
+        xmr_test::exact_values(MatrixView<const float>(q.data(), 5, kD)), kD, Metric::Cosine, storage);
+    for (const std::int64_t k : {std::int64_t{1}, std::int64_t{25}, n_rest + 1}) {
+      const xmr::SearchResult r = index.search(MatrixView<const float>(q.data(), 5, kD), k, {.device = Device::Cpu});
+      xmr_test::expect_topk_matches(
+          xmr_test::view_of(r), ref, xmr_test::accumulation_tolerance(kD),
+          std::string("remove, seed 77, ") + xmr::to_string(storage) + ", k " + std::to_string(k));
+    }
+    // Unknown and repeated ids are errors that change nothing.
+    const std::vector<std::int64_t> bad = {rest_ids[0], gone[0]};
+    EXPECT_THROW(index.remove(bad), xmr::Error);
+    EXPECT_EQ(index.size(), n_rest);
+  }
+}
+
 TEST(DenseIds, SequentialIdsFollowTheLargestId) {
   DenseIndex index({.dim = 2, .metric = Metric::InnerProduct});
   const std::vector<float> v = {1, 0, 0, 1, 1, 1};

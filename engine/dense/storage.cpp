@@ -119,4 +119,57 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   return next;
 }
 
+std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::span<const std::int64_t> ids,
+                                                 const char* ids_name) {
+  const auto n = static_cast<std::int64_t>(ids.size());
+  const std::int64_t* old_ids = cur.id_data();
+  // Validate every id before touching any memory: each must be stored, none repeated.
+  std::vector<std::int64_t> positions(detail::to_size(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t id = ids[detail::to_size(i)];
+    const std::int64_t* it = std::lower_bound(old_ids, old_ids + cur.size, id);
+    XMR_EXPECTS(it != old_ids + cur.size && *it == id, ids_name, "[", i, "] (= ", id, ") is not in the index");
+    positions[detail::to_size(i)] = it - old_ids;
+  }
+  std::vector<std::int64_t> order(detail::to_size(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return positions[detail::to_size(a)] < positions[detail::to_size(b)];
+  });
+  for (std::int64_t i = 1; i < n; ++i) {
+    const std::int64_t a = order[detail::to_size(i - 1)];
+    const std::int64_t b = order[detail::to_size(i)];
+    XMR_EXPECTS(positions[detail::to_size(a)] != positions[detail::to_size(b)], ids_name, "[", std::max(a, b),
+                "] (= ", ids[detail::to_size(b)], ") repeats ", ids_name, "[", std::min(a, b), "]");
+  }
+
+  auto next = std::make_shared<DenseSnapshot>(cur);
+  if (n == 0) return next;
+  const std::int64_t total = cur.size - n;
+  DenseSnapshot& s = *next;
+  s.size = total;
+  s.lineage = next_lineage();
+  allocate(s, total + total / 2);
+  const std::size_t row_bytes = cur.row_bytes();
+  std::byte* dst = s.rows->data.get();
+  std::int64_t* dst_ids = s.ids->data.get();
+  const std::byte* src = cur.row_data();
+  // Copy the runs between removed positions.
+  std::int64_t out = 0;
+  std::int64_t from = 0;
+  for (std::int64_t i = 0; i <= n; ++i) {
+    const std::int64_t to = i < n ? positions[detail::to_size(order[detail::to_size(i)])] : cur.size;
+    const std::int64_t len = to - from;
+    if (len > 0) {
+      std::memcpy(dst + detail::to_size(out) * row_bytes, src + detail::to_size(from) * row_bytes,
+                  detail::to_size(len) * row_bytes);
+      std::memcpy(dst_ids + out, old_ids + from, detail::to_size(len) * sizeof(std::int64_t));
+      out += len;
+    }
+    from = to + 1;
+  }
+  XMR_INVARIANT(out == total);
+  return next;
+}
+
 }  // namespace xmr::engine

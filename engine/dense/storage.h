@@ -61,4 +61,10 @@ void sequential_ids(const DenseSnapshot& cur, std::span<std::int64_t> out);
 std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const void* rows,
                                                  std::span<const std::int64_t> ids, const char* ids_name);
 
+/// Validates `ids` (each stored, none repeated) and returns the snapshot without those rows.
+/// Builds new arrays (positions shift, so the lineage changes and device copies re-upload).
+/// Throws InvalidArgument naming `ids_name`; on error nothing is published.
+std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::span<const std::int64_t> ids,
+                                                 const char* ids_name);
+
 }  // namespace xmr::engine

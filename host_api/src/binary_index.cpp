@@ -204,6 +204,11 @@ RangeSearchResult BinaryIndex::range_search(MatrixView<const std::uint8_t> queri
   });
 }
 
+void BinaryIndex::remove(std::span<const std::int64_t> ids) {
+  XMR_EXPECTS(ids.data() != nullptr || ids.empty(), "ids.data() (= null) with size ", ids.size());
+  detail::translate_bad_alloc("BinaryIndex::remove", [&] { impl_->state.remove(ids); });
+}
+
 std::int64_t BinaryIndex::size() const {
   return impl_->current()->size;
 }

@@ -188,6 +188,11 @@ Device DenseIndex::search_into(MatrixView<const half> queries, std::int64_t k, M
   return impl_->search(queries, k, out_ids, out_scores, options);
 }
 
+void DenseIndex::remove(std::span<const std::int64_t> ids) {
+  XMR_EXPECTS(ids.data() != nullptr || ids.empty(), "ids.data() (= null) with size ", ids.size());
+  detail::translate_bad_alloc("DenseIndex::remove", [&] { impl_->state.remove(ids); });
+}
+
 std::int64_t DenseIndex::size() const {
   return impl_->current()->size;
 }

@@ -45,6 +45,15 @@ class SnapshotState {
     snap_ = std::move(next);
   }
 
+  /// Removes the rows with `ids` (each stored, none repeated) and publishes the result. Throws
+  /// (and publishes nothing) on an unknown or repeated id or allocation failure.
+  void remove(std::span<const std::int64_t> ids) {
+    std::lock_guard wlock(write_mutex_);
+    auto next = engine::remove_rows(*current(), ids, "ids");
+    std::lock_guard slock(snap_mutex_);
+    snap_ = std::move(next);
+  }
+
  private:
   std::mutex write_mutex_;         // one add at a time
   mutable std::mutex snap_mutex_;  // guards snap_, held only to copy or swap it

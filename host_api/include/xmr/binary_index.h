@@ -107,6 +107,13 @@ class XMR_API BinaryIndex {
   /// distinct from each other and from the ids already stored.
   void add(MatrixView<const std::uint8_t> codes, std::span<const std::int64_t> ids);
 
+  /// Removes the codes with these ids; later searches never return them, and the ids may be
+  /// added again. Every id must be stored and appear once (`ids` may be empty).
+  /// \throws Error InvalidArgument (an unknown or repeated id, named with its position and
+  ///         value), OutOfMemory. On any error the index is unchanged.
+  /// Costs a copy of the remaining codes (a GPU copy is re-uploaded by the next GPU search).
+  void remove(std::span<const std::int64_t> ids);
+
   /// Batch k-NN search by Hamming distance; see the class comment for the result contract.
   /// \param queries [Q x B/8] packed codes in host memory; Q may be 0.
   /// \param k       results per query, >= 1 (k > size() pads with -1 / kEmptyDistance).

@@ -93,6 +93,13 @@ class XMR_API DenseIndex {
   void add(MatrixView<const float> vectors, std::span<const std::int64_t> ids);
   void add(MatrixView<const half> vectors, std::span<const std::int64_t> ids);
 
+  /// Removes the vectors with these ids; later searches never return them, and the ids may be
+  /// added again. Every id must be stored and appear once (`ids` may be empty).
+  /// \throws Error InvalidArgument (an unknown or repeated id, named with its position and
+  ///         value), OutOfMemory. On any error the index is unchanged.
+  /// Costs a copy of the remaining vectors (a GPU copy is re-uploaded by the next GPU search).
+  void remove(std::span<const std::int64_t> ids);
+
   /// Batch k-NN search; see the class comment for the result contract.
   /// \param queries [Q x D] host memory, fp32 or fp16; every element finite; under cosine no
   ///                zero-norm row. Q may be 0.
