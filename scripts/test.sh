@@ -3,8 +3,9 @@
 #   1. the CUDA build (when nvcc is present; GPU tests skip with a reason without a GPU),
 #   2. the CPU-only build (XMR_CUDA=OFF),
 #   3. the example consumer against the installed package,
-#   4. the test suite under ASan + UBSan (CPU-only build).
-# Set XMR_SKIP_SANITIZERS=1 to skip step 4 locally.
+#   4. the test suite under ASan + UBSan (CPU-only build),
+#   5. the test suite under TSan (CPU-only build, one OpenMP thread).
+# Set XMR_SKIP_SANITIZERS=1 to skip steps 4 and 5 locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -41,4 +42,15 @@ if [ "${XMR_SKIP_SANITIZERS:-0}" != "1" ]; then
   # OpenMP's runtime keeps thread pools alive at exit; those are not leaks of ours.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/ci-asan "${ctest_args[@]}"
+
+  section "TSan (CPU-only build, one OpenMP thread)"
+  # GCC's libgomp is not built with TSan, so TSan cannot see its barriers and reports races
+  # between OpenMP threads that are not there. With one OpenMP thread, TSan checks xmr's own
+  # threading: snapshots, locks, Resources and device-copy caches under the concurrency and
+  # stress tests (16 searching threads against a mutating one).
+  cmake -S . -B build/ci-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMR_CUDA=OFF -DXMR_BUILD_BENCH=OFF \
+    -DXMR_BUILD_CLI=OFF -DXMR_SANITIZE=thread >/dev/null
+  cmake --build build/ci-tsan -j "$jobs"
+  OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build/ci-tsan "${ctest_args[@]}"
 fi
