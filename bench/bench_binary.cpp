@@ -761,32 +761,12 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
   Engine& engine = *be->engine;
   std::vector<std::int64_t> ids(sz(c.q * c.k));
   std::vector<std::int32_t> distances(sz(c.q * c.k));
-  if (engine.on_gpu()) {
-    // One untimed search per case: per-shape workspace and warm-up stay out of the timing.
-    try {
-      engine.search(ds->queries.data(), c.q, c.k, ids.data(), distances.data());
-    } catch (const std::exception& e) {
-      state.SkipWithError(e.what());
-      return;
-    }
-  }
-  double wall_s = 0.0;
-  const long csw_before = xmr::bench::involuntary_context_switches();
-  for (auto _ : state) {
-    const auto t0 = Clock::now();
-    try {
-      engine.search(ds->queries.data(), c.q, c.k, ids.data(), distances.data());
-    } catch (const std::exception& e) {
-      state.SkipWithError(e.what());
-      break;
-    }
-    wall_s += seconds_since(t0);
-    if (const double dev = engine.last_device_seconds(); dev >= 0.0) state.SetIterationTime(dev);
-    benchmark::DoNotOptimize(ids.data());
-    benchmark::DoNotOptimize(distances.data());
-    benchmark::ClobberMemory();
-  }
-  const long csw = xmr::bench::involuntary_context_switches() - csw_before;
+  const xmr::bench::TimedSearches timed = xmr::bench::timed_searches(
+      state, engine.on_gpu(), [&] { engine.search(ds->queries.data(), c.q, c.k, ids.data(), distances.data()); },
+      [&] { return engine.last_device_seconds(); }, {ids.data(), distances.data()});
+  if (timed.warm_up_failed) return;
+  const double wall_s = timed.wall_s;
+  const long csw = timed.csw;
   using benchmark::Counter;
   const double n = static_cast<double>(c.n);
   const double q = static_cast<double>(c.q);

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,6 +62,48 @@ void add_common_context(const std::vector<std::int64_t>& sizes);
 /// The counters every search benchmark reports: build_s, omp_threads and invol_csw (`csw`
 /// involuntary context switches over the run, per iteration).
 void add_run_counters(benchmark::State& state, double build_s, long csw);
+
+/// What timed_searches measured.
+struct TimedSearches {
+  bool warm_up_failed = false;  ///< the untimed search threw: nothing was timed
+  double wall_s = 0.0;          ///< host wall time summed over the timed searches
+  long csw = 0;                 ///< involuntary context switches during them
+};
+
+/// The timing loop of a search benchmark. When `warm_up`, one untimed `search()` first (per-shape
+/// workspace and library warm-up stay out of the timing). Then one `search()` per iteration;
+/// when `device_seconds()` is >= 0 after it, that is the iteration's (manual) time. `outputs`
+/// are kept alive against the optimiser. A thrown exception skips the case with its message.
+template <class Search, class DeviceSeconds>
+TimedSearches timed_searches(benchmark::State& state, bool warm_up, Search&& search, DeviceSeconds&& device_seconds,
+                             std::initializer_list<const void*> outputs) {
+  TimedSearches t;
+  if (warm_up) {
+    try {
+      search();
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+      t.warm_up_failed = true;
+      return t;
+    }
+  }
+  const long csw_before = involuntary_context_switches();
+  for (auto _ : state) {
+    const auto t0 = Clock::now();
+    try {
+      search();
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+      break;
+    }
+    t.wall_s += seconds_since(t0);
+    if (const double dev = device_seconds(); dev >= 0.0) state.SetIterationTime(dev);
+    for (const void* p : outputs) benchmark::DoNotOptimize(p);
+    benchmark::ClobberMemory();
+  }
+  t.csw = involuntary_context_switches() - csw_before;
+  return t;
+}
 
 #ifdef XMR_BENCH_HAVE_CUDA
 

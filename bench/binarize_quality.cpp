@@ -125,22 +125,20 @@ double average_precision(const std::vector<std::int64_t>& order, std::uint64_t q
 /// Queries per search call (bounds the [chunk x N] result arrays).
 constexpr std::int64_t kQueryChunk = 256;
 
-/// mAP of Hamming ranking of queries [Q x nb] against the database [N x nb], by xmr::BinaryIndex
-/// with k = N (its result contract is ascending distance, ties by ascending id).
-double hamming_map(const std::vector<std::uint8_t>& q, const std::vector<std::uint8_t>& db, std::int64_t nb,
-                   const std::vector<std::uint64_t>& q_labels, const std::vector<std::uint64_t>& db_labels) {
-  const auto nq = static_cast<std::int64_t>(q_labels.size());
-  const auto n = static_cast<std::int64_t>(db_labels.size());
-  xmr::BinaryIndex index({.bits = nb * 8, .device = xmr::Device::Cpu});
-  index.add(xmr::MatrixView<const std::uint8_t>(db.data(), n, nb));
+/// Mean AP over queries whose full rankings `rank(q0, m)` returns ([m x N] ids, queries q0 ..
+/// q0 + m - 1), asked for kQueryChunk queries at a time; queries without a relevant item are
+/// skipped.
+template <class Rank>
+double ranking_map(std::int64_t nq, std::int64_t n, const std::vector<std::uint64_t>& q_labels,
+                   const std::vector<std::uint64_t>& db_labels, Rank&& rank) {
   double total = 0.0;
   std::int64_t counted = 0;
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   for (std::int64_t q0 = 0; q0 < nq; q0 += kQueryChunk) {
     const std::int64_t m = std::min(kQueryChunk, nq - q0);
-    const xmr::BinarySearchResult r = index.search(xmr::MatrixView<const std::uint8_t>(q.data() + q0 * nb, m, nb), n);
+    const std::vector<std::int64_t> ids = rank(q0, m);
     for (std::int64_t i = 0; i < m; ++i) {
-      std::copy_n(r.ids.begin() + i * n, n, order.begin());
+      std::copy_n(ids.begin() + i * n, n, order.begin());
       const double ap = average_precision(order, q_labels[static_cast<std::size_t>(q0 + i)], db_labels);
       if (ap >= 0.0) {
         total += ap;
@@ -151,6 +149,19 @@ double hamming_map(const std::vector<std::uint8_t>& q, const std::vector<std::ui
   return counted > 0 ? total / static_cast<double>(counted) : 0.0;
 }
 
+/// mAP of Hamming ranking of queries [Q x nb] against the database [N x nb], by xmr::BinaryIndex
+/// with k = N (its result contract is ascending distance, ties by ascending id).
+double hamming_map(const std::vector<std::uint8_t>& q, const std::vector<std::uint8_t>& db, std::int64_t nb,
+                   const std::vector<std::uint64_t>& q_labels, const std::vector<std::uint64_t>& db_labels) {
+  const auto nq = static_cast<std::int64_t>(q_labels.size());
+  const auto n = static_cast<std::int64_t>(db_labels.size());
+  xmr::BinaryIndex index({.bits = nb * 8, .device = xmr::Device::Cpu});
+  index.add(xmr::MatrixView<const std::uint8_t>(db.data(), n, nb));
+  return ranking_map(nq, n, q_labels, db_labels, [&](std::int64_t q0, std::int64_t m) {
+    return index.search(xmr::MatrixView<const std::uint8_t>(q.data() + q0 * nb, m, nb), n).ids;
+  });
+}
+
 /// mAP of float cosine ranking (the unquantised reference), by xmr::DenseIndex with k = N.
 double cosine_map(xmr::MatrixView<const float> q, xmr::MatrixView<const float> db,
                   const std::vector<std::uint64_t>& q_labels, const std::vector<std::uint64_t>& db_labels) {
@@ -158,22 +169,9 @@ double cosine_map(xmr::MatrixView<const float> q, xmr::MatrixView<const float> d
   const std::int64_t n = db.rows();
   xmr::DenseIndex index({.dim = q.cols(), .metric = xmr::Metric::Cosine, .device = xmr::Device::Cpu});
   index.add(db);
-  double total = 0.0;
-  std::int64_t counted = 0;
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  for (std::int64_t q0 = 0; q0 < nq; q0 += kQueryChunk) {
-    const std::int64_t m = std::min(kQueryChunk, nq - q0);
-    const xmr::SearchResult r = index.search(xmr::MatrixView<const float>(q.row(q0), m, q.cols(), q.stride()), n);
-    for (std::int64_t i = 0; i < m; ++i) {
-      std::copy_n(r.ids.begin() + i * n, n, order.begin());
-      const double ap = average_precision(order, q_labels[static_cast<std::size_t>(q0 + i)], db_labels);
-      if (ap >= 0.0) {
-        total += ap;
-        ++counted;
-      }
-    }
-  }
-  return counted > 0 ? total / static_cast<double>(counted) : 0.0;
+  return ranking_map(nq, n, q_labels, db_labels, [&](std::int64_t q0, std::int64_t m) {
+    return index.search(xmr::MatrixView<const float>(q.row(q0), m, q.cols(), q.stride()), n).ids;
+  });
 }
 
 struct Cell {
