@@ -954,7 +954,10 @@ void register_all(const std::vector<std::int64_t>& sizes) {
       std::vector<std::pair<std::string, std::string>> pairs;
       if (has_engine("faiss_cpu")) pairs.emplace_back("xmr_cpu", "faiss_cpu");
       if (has_engine("xmr_gpu")) pairs.emplace_back("xmr_gpu", "xmr_cpu");
-      for (const auto& [a, b] : pairs) {
+      for (const auto& pair : pairs) {
+        // Named references, not a structured binding: clang 14 cannot capture bindings in lambdas.
+        const std::string& a = pair.first;
+        const std::string& b = pair.second;
         for (const std::int64_t k : kNumResults) {
           const std::string name = "check/" + a + "_vs_" + b + "/N:" + std::to_string(n) +
                                    "/bits:" + std::to_string(bits) + "/k:" + std::to_string(k);

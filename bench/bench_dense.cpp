@@ -719,7 +719,10 @@ void register_all(const std::vector<std::int64_t>& sizes) {
 #ifdef XMR_BENCH_HAVE_FAISS
     pairs.insert(pairs.begin(), {"xmr_cpu", "faiss_cpu"});
 #endif
-    for (const auto& [a, b] : pairs) {
+    for (const auto& pair : pairs) {
+      // Named references, not a structured binding: clang 14 cannot capture bindings in lambdas.
+      const std::string& a = pair.first;
+      const std::string& b = pair.second;
       for (const std::int64_t k : kNumResults) {
         const std::string name = "check/" + a + "_vs_" + b + "/N:" + format_n(n) + "/k:" + format_n(k);
         benchmark::RegisterBenchmark(name.c_str(), [a, b, n, k](benchmark::State& st) { bench_check(st, a, b, n, k); })

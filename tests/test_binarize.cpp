@@ -702,8 +702,9 @@ TEST(Binarize, BadInputsThrowInvalidArgumentNamingTheArgument) {
                    "options.regularization");
   EXPECT_XMR_ERROR(xmr::train_cross_modal_itq(tv, yv, 8, {.correlation_power = -0.5}), ErrorCode::InvalidArgument,
                    "options.correlation_power (= -0.5)");
-  EXPECT_XMR_ERROR(xmr::train_cross_modal_itq(tv, yv, 8, {.correlation_power = kInf}), ErrorCode::InvalidArgument,
-                   "options.correlation_power");
+  EXPECT_XMR_ERROR(
+      xmr::train_cross_modal_itq(tv, yv, 8, {.correlation_power = std::numeric_limits<double>::infinity()}),
+      ErrorCode::InvalidArgument, "options.correlation_power");
   // Fewer pairs than dimensions without a ridge: rank-deficient covariance.
   EXPECT_XMR_ERROR(xmr::train_cross_modal_itq(view(train, 10, 16), view(text, 10, 12), 8, {.regularization = 0.0}),
                    ErrorCode::InvalidArgument, "image_train", "rank-deficient", "options.regularization");

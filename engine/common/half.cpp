@@ -4,6 +4,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -82,8 +83,16 @@ __attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* in, std
   for (; i < n; ++i) out[i] = float_to_half_bits(in[i]);
 }
 
+/// F16C is CPUID.1:ECX bit 29, read directly: clang (14) has no "f16c" for
+/// __builtin_cpu_supports. The "avx" check there also covers the OS saving the YMM state (XGETBV),
+/// which the 256-bit conversions need.
 bool cpu_has_f16c() noexcept {
-  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & bit_F16C) == 0) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") != 0;
+  }();
   return has;
 }
 #endif
