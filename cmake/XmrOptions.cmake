@@ -7,6 +7,7 @@ option(XMR_BUILD_BENCH "Build the Google Benchmark suite" ON)
 option(XMR_BUILD_CLI "Build the xmr command-line tool" ON)
 option(XMR_WERROR "Treat compiler warnings as errors" ON)
 set(XMR_SANITIZE "" CACHE STRING "Sanitizers for host code, e.g. address,undefined")
+option(XMR_FUZZ "Build the libFuzzer targets in tests/fuzz (clang only; instruments the whole library)" OFF)
 
 include(GNUInstallDirs)
 
@@ -27,6 +28,19 @@ if(XMR_CCACHE)
   set(CMAKE_CXX_COMPILER_LAUNCHER "${XMR_CCACHE}")
   set(CMAKE_C_COMPILER_LAUNCHER "${XMR_CCACHE}")
   set(CMAKE_CUDA_COMPILER_LAUNCHER "${XMR_CCACHE}")
+endif()
+
+if(XMR_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "XMR_FUZZ=ON needs clang (libFuzzer ships with it), not ${CMAKE_CXX_COMPILER_ID}: "
+                        "configure with -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  if(XMR_SANITIZE AND NOT XMR_SANITIZE STREQUAL "address,undefined")
+    message(FATAL_ERROR "XMR_FUZZ=ON brings its own sanitizers (address,undefined); drop XMR_SANITIZE=${XMR_SANITIZE}")
+  endif()
+  # Coverage feedback for libFuzzer in every object of the library, without libFuzzer's main: the
+  # fuzz targets link that (cmake/XmrFuzz.cmake).
+  set(XMR_SANITIZE "fuzzer-no-link,address,undefined")
 endif()
 
 if(XMR_SANITIZE)
