@@ -11,6 +11,8 @@ packages=(
   libbenchmark-dev         # bench/
   libcli11-dev             # the xmr command-line tool
   libfaiss-dev             # CPU peer in bench/ (side-by-side numbers)
+  libxxhash-dev            # checksums of index files
+  clang libclang-rt-14-dev libomp-14-dev  # fuzzing: libFuzzer and sanitizer runtimes, OpenMP for clang
 )
 
 missing=()
