@@ -4,8 +4,9 @@
 #   2. the CPU-only build (XMR_CUDA=OFF),
 #   3. the example consumer against the installed package,
 #   4. the test suite under ASan + UBSan (CPU-only build),
-#   5. the test suite under TSan (CPU-only build, one OpenMP thread).
-# Set XMR_SKIP_SANITIZERS=1 to skip steps 4 and 5 locally.
+#   5. the test suite under TSan (CPU-only build, one OpenMP thread),
+#   6. a short libFuzzer run of every fuzz target (scripts/fuzz.sh: clang, 30 s per target).
+# Set XMR_SKIP_SANITIZERS=1 to skip steps 4 and 5 locally, XMR_SKIP_FUZZ=1 to skip step 6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -53,4 +54,10 @@ if [ "${XMR_SKIP_SANITIZERS:-0}" != "1" ]; then
   cmake --build build/ci-tsan -j "$jobs"
   OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build/ci-tsan "${ctest_args[@]}"
+fi
+
+if [ "${XMR_SKIP_FUZZ:-0}" != "1" ]; then
+  fuzz_seconds=30
+  section "Fuzz (libFuzzer, clang; ${fuzz_seconds} s per target)"
+  bash scripts/fuzz.sh "$fuzz_seconds"
 fi
