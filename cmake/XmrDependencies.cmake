@@ -6,6 +6,9 @@ find_package(Threads REQUIRED)
 # OpenMP regions share one thread pool instead of oversubscribing the cores.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(XMR_OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+# xxHash (libxxhash-dev) for the checksums of index files, used header-only (XXH_INLINE_ALL), so
+# libxmr has no run-time dependency on it.
+find_path(XMR_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 
 if(XMR_BUILD_TESTS)
   find_package(GTest 1.12 REQUIRED)

@@ -13,17 +13,24 @@ namespace xmr::engine {
 
 template <class T>
 Array<T>::Array(std::int64_t cap)
-    : data(detail::make_host_array<T>(detail::to_size(std::max<std::int64_t>(cap, 1)))), capacity(cap) {}
+    : owned(detail::make_host_array<T>(detail::to_size(std::max<std::int64_t>(cap, 1)))),
+      ptr(owned.get()),
+      capacity(cap) {}
+
+template <class T>
+Array<T>::Array(const T* borrowed, std::int64_t count, std::shared_ptr<const void> keeper_)
+    // Never written through: a borrowed array's capacity is its snapshot's size.
+    : keeper(std::move(keeper_)), ptr(const_cast<T*>(borrowed)), capacity(count) {}
 
 template struct Array<std::byte>;
 template struct Array<std::int64_t>;
 
-namespace {
-
-std::uint64_t next_lineage() {
+std::uint64_t new_lineage() {
   static std::atomic<std::uint64_t> counter{1};
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
+
+namespace {
 
 void allocate(DenseSnapshot& s, std::int64_t capacity) {
   const auto row_bytes = static_cast<std::int64_t>(s.row_bytes());
@@ -83,8 +90,8 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   const bool pure_append = ids[detail::to_size(order.front())] > cur.max_id();
   if (pure_append && total <= row_capacity(cur)) {
     // Spare capacity past cur.size is read by no published snapshot.
-    std::byte* dst = cur.rows->data.get();
-    std::int64_t* dst_ids = cur.ids->data.get();
+    std::byte* dst = cur.rows->get();
+    std::int64_t* dst_ids = cur.ids->get();
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t r = order[detail::to_size(i)];
       std::memcpy(dst + detail::to_size(cur.size + i) * row_bytes, src + detail::to_size(r) * row_bytes, row_bytes);
@@ -97,8 +104,8 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
   // Headroom of half the rows for later appends, sized from the row count (not the old
   // capacity, which would compound over repeated merges).
   allocate(s, total + total / 2);
-  std::byte* dst = s.rows->data.get();
-  std::int64_t* dst_ids = s.ids->data.get();
+  std::byte* dst = s.rows->get();
+  std::int64_t* dst_ids = s.ids->get();
   const std::byte* old_rows = cur.row_data();
   // Merge the old (sorted) rows with the new rows in id order.
   std::int64_t a = 0;
@@ -115,7 +122,7 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
     }
   }
   // A pure append keeps every old row at its position, so device mirrors stay valid.
-  if (!pure_append) s.lineage = next_lineage();
+  if (!pure_append) s.lineage = new_lineage();
   return next;
 }
 
@@ -148,11 +155,11 @@ std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::
   const std::int64_t total = cur.size - n;
   DenseSnapshot& s = *next;
   s.size = total;
-  s.lineage = next_lineage();
+  s.lineage = new_lineage();
   allocate(s, total + total / 2);
   const std::size_t row_bytes = cur.row_bytes();
-  std::byte* dst = s.rows->data.get();
-  std::int64_t* dst_ids = s.ids->data.get();
+  std::byte* dst = s.rows->get();
+  std::int64_t* dst_ids = s.ids->get();
   const std::byte* src = cur.row_data();
   // Copy the runs between removed positions.
   std::int64_t out = 0;

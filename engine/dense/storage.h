@@ -16,12 +16,24 @@
 
 namespace xmr::engine {
 
+/// `capacity` elements: owned (uninitialised past the snapshot sizes), or borrowed read-only
+/// memory kept alive by `keeper` (a memory-mapped index file). A borrowed array is never written:
+/// its capacity equals the snapshot size, so an append always builds new arrays.
 template <class T>
 struct Array {
   explicit Array(std::int64_t cap);
-  detail::HostArray<T> data;  // uninitialised past the snapshot sizes
+  Array(const T* borrowed, std::int64_t count, std::shared_ptr<const void> keeper);
+  [[nodiscard]] T* get() const { return ptr; }
+  [[nodiscard]] bool borrowed() const { return keeper != nullptr; }
+
+  detail::HostArray<T> owned;
+  std::shared_ptr<const void> keeper;
+  T* ptr = nullptr;
   std::int64_t capacity = 0;
 };
+
+/// A fresh lineage value (see DenseSnapshot::lineage).
+std::uint64_t new_lineage();
 
 struct DenseSnapshot {
   std::int64_t size = 0;
@@ -42,10 +54,10 @@ struct DenseSnapshot {
     if (code_bytes != 0) return code_bytes;
     return static_cast<std::size_t>(dim) * (type == DType::F32 ? sizeof(float) : sizeof(std::uint16_t));
   }
-  [[nodiscard]] const std::byte* row_data() const { return rows ? rows->data.get() : nullptr; }
+  [[nodiscard]] const std::byte* row_data() const { return rows ? rows->get() : nullptr; }
   [[nodiscard]] const float* f32_rows() const { return reinterpret_cast<const float*>(row_data()); }
   [[nodiscard]] const std::uint16_t* f16_rows() const { return reinterpret_cast<const std::uint16_t*>(row_data()); }
-  [[nodiscard]] const std::int64_t* id_data() const { return ids ? ids->data.get() : nullptr; }
+  [[nodiscard]] const std::int64_t* id_data() const { return ids ? ids->get() : nullptr; }
   [[nodiscard]] std::int64_t max_id() const { return size > 0 ? id_data()[size - 1] : -1; }
 };
 

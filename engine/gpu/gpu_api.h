@@ -58,4 +58,10 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
                    std::int64_t num_queries, std::int64_t k, std::int32_t max_distance, Resources& res,
                    std::int32_t* out_dist, std::uint32_t* out_pos, std::int64_t* out_within);
 
+/// Makes the index's resident copy on the GPU of `res` current now (uploads, or extends it by
+/// appended rows), as the next search would; returns when the copy is complete. For loading an
+/// index straight to the GPU.
+void dense_upload(const DenseSnapshot& snap, MirrorCache& mirrors, Resources& res);
+void binary_upload(const DenseSnapshot& snap, MirrorCache& mirrors, Resources& res);
+
 }  // namespace xmr::engine::gpu

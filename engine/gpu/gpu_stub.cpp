@@ -33,6 +33,14 @@ void binary_search(const DenseSnapshot&, MirrorCache&, const std::uint8_t*, std:
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
 }
 
+void dense_upload(const DenseSnapshot&, MirrorCache&, Resources&) {
+  detail::fail(ErrorCode::Unavailable, "GPU upload requested but this build of xmr has no CUDA backend");
+}
+
+void binary_upload(const DenseSnapshot&, MirrorCache&, Resources&) {
+  detail::fail(ErrorCode::Unavailable, "GPU upload requested but this build of xmr has no CUDA backend");
+}
+
 }  // namespace xmr::engine::gpu
 
 namespace xmr::testing {

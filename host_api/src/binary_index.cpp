@@ -14,6 +14,7 @@
 #include "dense/storage.h"
 #include "glue.h"
 #include "gpu/gpu_api.h"
+#include "index_file.h"
 #include "snapshot_state.h"
 
 namespace xmr {
@@ -24,6 +25,10 @@ constexpr std::uint32_t kNoPos = std::numeric_limits<std::uint32_t>::max();
 }  // namespace
 
 struct BinaryIndex::Impl {
+  /// An index over a loaded snapshot (load, from_bytes); with device Gpu, its resident copy
+  /// uploaded before it is returned.
+  static BinaryIndex adopt(engine::io::LoadedIndex&& loaded, const LoadOptions& options);
+
   BinaryIndexOptions options;
   std::int64_t code_bytes = 0;
   detail::SnapshotState state;
@@ -265,6 +270,58 @@ void unpack_bits(MatrixView<const std::uint8_t> codes, MatrixView<std::uint8_t> 
     for (std::int64_t b = 0; b < nbytes * 8; ++b)
       out[b] = static_cast<std::uint8_t>((static_cast<unsigned>(in[b / 8]) >> (b % 8)) & 1U);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files (xmr/index_file.h, host_api/src/index_file.cpp).
+
+namespace {
+engine::io::IndexParams file_params(const BinaryIndexOptions& o) {
+  engine::io::IndexParams p;
+  p.kind = engine::io::IndexKind::Binary;
+  p.device = o.device;
+  return p;
+}
+
+}  // namespace
+
+BinaryIndex BinaryIndex::Impl::adopt(engine::io::LoadedIndex&& loaded, const LoadOptions& options) {
+  BinaryIndexOptions o;
+  o.bits = loaded.params.dim;
+  o.device = detail::loaded_device(options, loaded);
+  BinaryIndex index(o);  // validates the options once more
+  index.impl_ = std::make_unique<Impl>(o, std::move(loaded.snapshot));
+  if (o.device == Device::Gpu) {
+    Resources& res = options.resources != nullptr ? *options.resources : detail::thread_default_resources();
+    (void)detail::resolve_device(Device::Gpu, res);  // Unavailable without a usable GPU
+    engine::gpu::binary_upload(*index.impl_->current(), index.impl_->mirrors, res);
+  }
+  return index;
+}
+
+void BinaryIndex::save(const std::string& path, const IndexExtras& extras) const {
+  detail::save_index_file(path, file_params(impl_->options), *impl_->current(), extras);
+}
+
+std::vector<std::uint8_t> BinaryIndex::to_bytes(const IndexExtras& extras) const {
+  return detail::index_to_bytes(file_params(impl_->options), *impl_->current(), extras);
+}
+
+BinaryIndex BinaryIndex::load(const std::string& path, const LoadOptions& options, IndexExtras* extras) {
+  IndexExtras got;
+  BinaryIndex index = Impl::adopt(
+      detail::load_index_file(path, options, engine::io::IndexKind::Binary, extras ? &got : nullptr), options);
+  if (extras != nullptr) *extras = std::move(got);
+  return index;
+}
+
+BinaryIndex BinaryIndex::from_bytes(std::span<const std::uint8_t> bytes, const LoadOptions& options,
+                                    IndexExtras* extras) {
+  IndexExtras got;
+  BinaryIndex index = Impl::adopt(
+      detail::load_index_bytes(bytes, options, engine::io::IndexKind::Binary, extras ? &got : nullptr), options);
+  if (extras != nullptr) *extras = std::move(got);
+  return index;
 }
 
 }  // namespace xmr

@@ -15,6 +15,7 @@
 #include "dense/storage.h"
 #include "glue.h"
 #include "gpu/gpu_api.h"
+#include "index_file.h"
 #include "select_key.h"
 #include "snapshot_state.h"
 
@@ -25,6 +26,10 @@ constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
 }  // namespace
 
 struct DenseIndex::Impl {
+  /// An index over a loaded snapshot (load, from_bytes); with device Gpu, its resident copy
+  /// uploaded before it is returned.
+  static DenseIndex adopt(engine::io::LoadedIndex&& loaded, const LoadOptions& options);
+
   DenseIndexOptions options;
   detail::SnapshotState state;
   mutable engine::gpu::MirrorCache mirrors;
@@ -232,5 +237,61 @@ SearchResult search_owned(const DenseIndex::Impl& impl, MatrixView<const T> quer
   return r;
 }
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Files (xmr/index_file.h, host_api/src/index_file.cpp).
+
+namespace {
+engine::io::IndexParams file_params(const DenseIndexOptions& o) {
+  engine::io::IndexParams p;
+  p.kind = engine::io::IndexKind::Dense;
+  p.metric = o.metric;
+  p.storage = o.storage;
+  p.device = o.device;
+  return p;
+}
+
+}  // namespace
+
+DenseIndex DenseIndex::Impl::adopt(engine::io::LoadedIndex&& loaded, const LoadOptions& options) {
+  DenseIndexOptions o;
+  o.dim = loaded.params.dim;
+  o.metric = loaded.params.metric;
+  o.storage = loaded.params.storage;
+  o.device = detail::loaded_device(options, loaded);
+  DenseIndex index(o);  // validates the options once more
+  index.impl_ = std::make_unique<Impl>(o, std::move(loaded.snapshot));
+  if (o.device == Device::Gpu) {
+    Resources& res = options.resources != nullptr ? *options.resources : detail::thread_default_resources();
+    (void)detail::resolve_device(Device::Gpu, res);  // Unavailable without a usable GPU
+    engine::gpu::dense_upload(*index.impl_->current(), index.impl_->mirrors, res);
+  }
+  return index;
+}
+
+void DenseIndex::save(const std::string& path, const IndexExtras& extras) const {
+  detail::save_index_file(path, file_params(impl_->options), *impl_->current(), extras);
+}
+
+std::vector<std::uint8_t> DenseIndex::to_bytes(const IndexExtras& extras) const {
+  return detail::index_to_bytes(file_params(impl_->options), *impl_->current(), extras);
+}
+
+DenseIndex DenseIndex::load(const std::string& path, const LoadOptions& options, IndexExtras* extras) {
+  IndexExtras got;
+  DenseIndex index = Impl::adopt(
+      detail::load_index_file(path, options, engine::io::IndexKind::Dense, extras ? &got : nullptr), options);
+  if (extras != nullptr) *extras = std::move(got);
+  return index;
+}
+
+DenseIndex DenseIndex::from_bytes(std::span<const std::uint8_t> bytes, const LoadOptions& options,
+                                  IndexExtras* extras) {
+  IndexExtras got;
+  DenseIndex index = Impl::adopt(
+      detail::load_index_bytes(bytes, options, engine::io::IndexKind::Dense, extras ? &got : nullptr), options);
+  if (extras != nullptr) *extras = std::move(got);
+  return index;
+}
 
 }  // namespace xmr

@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "xmr/dense_index.h"
@@ -134,6 +135,26 @@ class XMR_API BinaryIndex {
   /// \param max_results >= 1.
   [[nodiscard]] RangeSearchResult range_search(MatrixView<const std::uint8_t> queries, std::int32_t radius,
                                                std::int64_t max_results, const SearchOptions& options = {}) const;
+
+  /// Saves the index (and `extras`) to `path` atomically (xmr/index_file.h): a crash leaves the
+  /// old file or the new one. Concurrent adds and removes are not blocked: the file holds the
+  /// snapshot current when save began.
+  /// \throws Error InvalidArgument (extras that do not fit the index, naming the field), Io
+  ///         (the file cannot be created, written, synced or renamed: names the path and the
+  ///         system's reason; the destination is then untouched), OutOfMemory.
+  void save(const std::string& path, const IndexExtras& extras = {}) const;
+  /// The bytes save() writes (for embedding an index in another container).
+  [[nodiscard]] std::vector<std::uint8_t> to_bytes(const IndexExtras& extras = {}) const;
+  /// Loads an index saved by BinaryIndex::save, with its extras into `extras` when not null.
+  /// \throws Error Io (cannot open, map or read), CorruptData (any validation failure: names the
+  ///         path and what is wrong), InvalidArgument (the file holds another index type; bad
+  ///         options), Unavailable (options.device = Gpu without a usable GPU), OutOfMemory.
+  [[nodiscard]] static BinaryIndex load(const std::string& path, const LoadOptions& options = {},
+                                        IndexExtras* extras = nullptr);
+  /// The inverse of to_bytes(): as load(), from memory (always copied; `options.mode` is ignored;
+  /// errors name "bytes").
+  [[nodiscard]] static BinaryIndex from_bytes(std::span<const std::uint8_t> bytes, const LoadOptions& options = {},
+                                              IndexExtras* extras = nullptr);
 
   /// Number of stored codes.
   [[nodiscard]] std::int64_t size() const;

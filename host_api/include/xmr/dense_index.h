@@ -6,9 +6,11 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "xmr/export.h"
+#include "xmr/index_file.h"
 #include "xmr/matrix_view.h"
 #include "xmr/resources.h"
 #include "xmr/types.h"
@@ -119,6 +121,26 @@ class XMR_API DenseIndex {
                      MatrixView<float> out_scores, const SearchOptions& options = {}) const;
   Device search_into(MatrixView<const half> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                      MatrixView<float> out_scores, const SearchOptions& options = {}) const;
+
+  /// Saves the index (and `extras`) to `path` atomically (xmr/index_file.h): a crash leaves the
+  /// old file or the new one. Concurrent adds and removes are not blocked: the file holds the
+  /// snapshot current when save began.
+  /// \throws Error InvalidArgument (extras that do not fit the index, naming the field), Io
+  ///         (the file cannot be created, written, synced or renamed: names the path and the
+  ///         system's reason; the destination is then untouched), OutOfMemory.
+  void save(const std::string& path, const IndexExtras& extras = {}) const;
+  /// The bytes save() writes (for embedding an index in another container).
+  [[nodiscard]] std::vector<std::uint8_t> to_bytes(const IndexExtras& extras = {}) const;
+  /// Loads an index saved by DenseIndex::save, with its extras into `extras` when not null.
+  /// \throws Error Io (cannot open, map or read), CorruptData (any validation failure: names the
+  ///         path and what is wrong), InvalidArgument (the file holds another index type; bad
+  ///         options), Unavailable (options.device = Gpu without a usable GPU), OutOfMemory.
+  [[nodiscard]] static DenseIndex load(const std::string& path, const LoadOptions& options = {},
+                                       IndexExtras* extras = nullptr);
+  /// The inverse of to_bytes(): as load(), from memory (always copied; `options.mode` is ignored;
+  /// errors name "bytes").
+  [[nodiscard]] static DenseIndex from_bytes(std::span<const std::uint8_t> bytes, const LoadOptions& options = {},
+                                             IndexExtras* extras = nullptr);
 
   /// Number of stored vectors.
   [[nodiscard]] std::int64_t size() const;

@@ -6,6 +6,7 @@
 #include "xmr/binary_index.h"
 #include "xmr/dense_index.h"
 #include "xmr/error.h"
+#include "xmr/index_file.h"
 #include "xmr/matrix_view.h"
 #include "xmr/resources.h"
 #include "xmr/synthetic.h"
