@@ -1,5 +1,6 @@
 // The README's C++ example: text-to-image search over CLIP-like embeddings with xmr.
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include <xmr/xmr.h>
@@ -59,5 +60,22 @@ int main() {
     }
     std::printf("\n");
   }
+
+  // Save the codes with the binariser that made them, map the file back, encode new captions
+  // with the loaded text binariser and search again: the same results.
+  const std::string path = "xmr_consumer_codes.xmr";
+  xmr::IndexExtras extras;
+  extras.cross_modal_binarizer = hasher;
+  image_hashes.save(path, extras);
+  xmr::IndexExtras loaded_extras;
+  const xmr::BinaryIndex loaded = xmr::BinaryIndex::load(path, {.mode = xmr::LoadMode::Map}, &loaded_extras);
+  const std::vector<std::uint8_t> again = loaded_extras.cross_modal_binarizer->text.encode(queries);
+  const xmr::BinarySearchResult h2 = loaded.search(xmr::MatrixView<const std::uint8_t>(again.data(), 3, 8), 5);
+  std::remove(path.c_str());
+  if (h2.ids != h.ids || h2.distances != h.distances) {
+    std::fprintf(stderr, "the loaded index answers differently\n");
+    return 1;
+  }
+  std::printf("saved, mapped and reloaded %s: same results\n", path.c_str());
   return 0;
 }
