@@ -46,7 +46,8 @@ struct XMR_API Labels {
   }
   /// True when item `row` carries class `c` (no bounds checks).
   [[nodiscard]] bool has(std::int64_t row, std::int64_t c) const noexcept {
-    return ((packed[static_cast<std::size_t>(row * row_bytes() + c / 8)] >> (c % 8)) & 1u) != 0;
+    const unsigned byte = packed[static_cast<std::size_t>(row * row_bytes() + c / 8)];
+    return ((byte >> static_cast<unsigned>(c % 8)) & 1u) != 0;
   }
   /// Packs a [n x C] 0/1 matrix (any nonzero byte is 1), e.g. a dataset's label matrix.
   /// \throws Error InvalidArgument (C not in [1, 2^24], null data).
