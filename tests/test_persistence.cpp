@@ -44,6 +44,14 @@ using xmr_test::Rng;
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
+// Sanitizer builds (CI runs the suite under ASan+UBSan and TSan) run the long randomised tests
+// with fewer rounds: they check memory and thread safety there, the plain builds check counts.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 /// A fresh directory per test, removed afterwards.
 class TempDir {
  public:
@@ -478,13 +486,13 @@ TEST(Persistence, ThousandsOfRandomBitFlipsOfALargeFileAreDetected) {
   extras.labels = xmr::Labels::from_multi_hot(MatrixView<const std::uint8_t>(hot.data(), 1000, 9));
   const std::vector<std::uint8_t> file = index.to_bytes(extras);
   Rng rng(78);
-  constexpr int kFlips = 3000;
+  const int kFlips = kSanitized ? 300 : 3000;
   for (int i = 0; i < kFlips; ++i) {
     std::vector<std::uint8_t> bad = file;
     const auto bit = static_cast<std::size_t>(rng.uniform_int(0, static_cast<std::int64_t>(file.size()) * 8 - 1));
     bad[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
     ASSERT_EQ(try_load(bad, false), ErrorCode::CorruptData) << "flip " << i << " of bit " << bit;
-    if (i % 500 == 0) {  // through the file paths too, both modes
+    if (i % 100 == 0) {  // through the file paths too, both modes
       write_bytes(path, bad);
       EXPECT_XMR_ERROR(DenseIndex::load(path), ErrorCode::CorruptData, path);
       EXPECT_XMR_ERROR(DenseIndex::load(path, {.mode = LoadMode::Map}), ErrorCode::CorruptData, path);
@@ -669,14 +677,14 @@ TEST(Persistence, KillDuringSave) {
   const auto t1 = Clock::now();
   v0.index.save(path, v0.extras);
   const auto t2 = Clock::now();
-  // Kill times: uniform over about two save cycles (build a version, save it) from the moment the
-  // child starts its first save.
-  const auto cycle = std::chrono::duration_cast<std::chrono::microseconds>(t2 - t0).count();
+  // Kill times: uniform over 1.5 saves from the moment the child starts its first save, so about
+  // two thirds land inside a save and the rest after a completed one.
+  const auto save_us = std::chrono::duration_cast<std::chrono::microseconds>(t2 - t1).count();
   std::cout << "version build " << std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()
-            << " us, save " << std::chrono::duration_cast<std::chrono::microseconds>(t2 - t1).count() << " us\n";
+            << " us, save " << save_us << " us\n";
 
   Rng rng(2024);
-  constexpr int kKills = 30;
+  const int kKills = kSanitized ? 12 : 30;
   std::int64_t first = 1;
   std::int64_t last_seen = 0;
   int changed = 0;
@@ -696,7 +704,7 @@ TEST(Persistence, KillDuringSave) {
     char c = 0;
     ASSERT_EQ(read(pipe_fd[0], &c, 1), 1) << "the save loop did not start";
     ASSERT_EQ(c, 'S');
-    std::this_thread::sleep_for(std::chrono::microseconds(rng.uniform_int(0, 2 * cycle)));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng.uniform_int(0, save_us + save_us / 2)));
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -712,9 +720,9 @@ TEST(Persistence, KillDuringSave) {
     const std::int64_t v = loaded.ids()[0] / 1000000;
     ASSERT_TRUE(v == last_seen || (v >= first && v < first + 100000)) << "version " << v;
     const xmr_test::VersionedIndex expect = xmr_test::make_version(v);
-    expect_same_binary(expect.index, loaded, static_cast<std::uint64_t>(round));
+    // Byte for byte the complete version: every code, id and label.
     ASSERT_TRUE(extras.labels.has_value());
-    EXPECT_EQ(extras.labels->packed, expect.extras.labels->packed);
+    EXPECT_TRUE(loaded.to_bytes(extras) == expect.index.to_bytes(expect.extras)) << "version " << v;
     if (v != last_seen) ++changed;
     last_seen = v;
     first += 100000;  // the next child's versions are new ones
@@ -726,8 +734,8 @@ TEST(Persistence, KillDuringSave) {
   }
   std::cout << kKills << " kills: " << mid_save << " inside a save, " << changed << " after a new version was saved\n";
   // The test means something only when kills land both inside saves and after completed ones.
-  EXPECT_GE(mid_save, kKills / 8);
-  EXPECT_GE(changed, kKills / 8);
+  EXPECT_GE(mid_save, kKills / 6);
+  EXPECT_GE(changed, kKills / 6);
 }
 
 TEST(Persistence, SavesDuringConcurrentMutationHoldOneSnapshot) {
