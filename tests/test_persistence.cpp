@@ -678,8 +678,10 @@ TEST(Persistence, KillDuringSave) {
   v0.index.save(path, v0.extras);
   const auto t2 = Clock::now();
   // Kill times: uniform over 1.5 saves from the moment the child starts its first save, so about
-  // two thirds land inside a save and the rest after a completed one.
-  const auto save_us = std::chrono::duration_cast<std::chrono::microseconds>(t2 - t1).count();
+  // two thirds land inside a save and the rest after a completed one. The first child measures how
+  // long its save takes (a fresh process, possibly under a sanitizer, is slower than this one) and
+  // is killed right after it.
+  auto save_us = std::chrono::duration_cast<std::chrono::microseconds>(t2 - t1).count();
   std::cout << "version build " << std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()
             << " us, save " << save_us << " us\n";
 
@@ -704,7 +706,14 @@ TEST(Persistence, KillDuringSave) {
     char c = 0;
     ASSERT_EQ(read(pipe_fd[0], &c, 1), 1) << "the save loop did not start";
     ASSERT_EQ(c, 'S');
-    std::this_thread::sleep_for(std::chrono::microseconds(rng.uniform_int(0, save_us + save_us / 2)));
+    if (round == 0) {
+      const auto started = Clock::now();
+      ASSERT_EQ(read(pipe_fd[0], &c, 1), 1);
+      ASSERT_EQ(c, 'D');
+      save_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(rng.uniform_int(0, save_us + save_us / 2)));
+    }
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -732,7 +741,8 @@ TEST(Persistence, KillDuringSave) {
       fs::remove(dir.path() / other);
     }
   }
-  std::cout << kKills << " kills: " << mid_save << " inside a save, " << changed << " after a new version was saved\n";
+  std::cout << kKills << " kills (" << save_us << " us per save in the child): " << mid_save << " inside a save, "
+            << changed << " after a new version was saved\n";
   // The test means something only when kills land both inside saves and after completed ones.
   EXPECT_GE(mid_save, kKills / 6);
   EXPECT_GE(changed, kKills / 6);
