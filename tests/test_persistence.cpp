@@ -644,6 +644,18 @@ TEST(Persistence, FailedWriteLeavesTheOldFile) {
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
   xmr_test::expect_error([&] { large.save(path); }, ErrorCode::Io, {"cannot write '" + path + "'", "File too large"},
                          "large.save(path)");
+  // Binarisers are saved the same way.
+  const std::string bin_path = dir.file("b.xmrb");
+  limit.rlim_cur = old_limit.rlim_cur;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  xmr::Binarizer::sign(8).save(bin_path);
+  const std::vector<std::uint8_t> bin_before = read_bytes(bin_path);
+  limit.rlim_cur = 4096;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  xmr_test::expect_error([&] { xmr::Binarizer::lsh(64, 512, 1).save(bin_path); }, ErrorCode::Io,
+                         {"cannot write '" + bin_path + "'", "File too large"}, "Binarizer::save");
+  EXPECT_EQ(read_bytes(bin_path), bin_before);
+  fs::remove(bin_path);
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
   ASSERT_EQ(sigaction(SIGXFSZ, &old_action, nullptr), 0);
   EXPECT_EQ(read_bytes(path), before);

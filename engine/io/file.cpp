@@ -84,6 +84,12 @@ void AtomicFile::commit() {
             "'): ", errno_text(err));
 }
 
+void write_file_atomic(const std::string& path, const void* bytes, std::size_t n) {
+  AtomicFile file(path);
+  file.write(bytes, n);
+  file.commit();
+}
+
 ReadFile::ReadFile(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   XMR_CHECK(fd_ >= 0, Io, "cannot open '", path_, "' for reading: ", errno_text(errno));

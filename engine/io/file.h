@@ -38,6 +38,9 @@ class AtomicFile {
   std::uint64_t written_ = 0;
 };
 
+/// Writes `bytes` as the new version of `path` through an AtomicFile.
+void write_file_atomic(const std::string& path, const void* bytes, std::size_t n);
+
 /// A file opened for positioned reads.
 class ReadFile {
  public:

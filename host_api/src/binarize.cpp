@@ -12,6 +12,7 @@
 #include "binary/binarize_train.h"
 #include "common/check.h"
 #include "glue.h"
+#include "io/file.h"
 #include "xmr/binary_index.h"
 
 namespace xmr {
@@ -183,7 +184,8 @@ Binarizer Binarizer::from_bytes(std::span<const std::uint8_t> bytes) {
 }
 
 void Binarizer::save(const std::string& path) const {
-  engine::write_file(path, to_bytes());
+  const std::vector<std::uint8_t> bytes = to_bytes();
+  engine::io::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 Binarizer Binarizer::load(const std::string& path) {
@@ -218,7 +220,8 @@ CrossModalBinarizer CrossModalBinarizer::from_bytes(std::span<const std::uint8_t
 }
 
 void CrossModalBinarizer::save(const std::string& path) const {
-  engine::write_file(path, to_bytes());
+  const std::vector<std::uint8_t> bytes = to_bytes();
+  engine::io::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 CrossModalBinarizer CrossModalBinarizer::load(const std::string& path) {

@@ -169,8 +169,11 @@ class XMR_API Binarizer {
   /// kinds other than Itq and CrossModalItq.
   [[nodiscard]] std::vector<double> training_loss() const;
 
-  /// Writes the binariser to `path` (created or truncated) in the format of the file comment.
-  /// \throws Error Io (the file cannot be opened or written; names the path).
+  /// Writes the binariser to `path` in the format of the file comment, atomically as index files
+  /// are saved (a temporary file in the same directory, fsync, rename, fsync of the directory):
+  /// a crash leaves the old file or the new one.
+  /// \throws Error Io (the file cannot be created, written or renamed; names the path; `path` is
+  ///         then untouched).
   void save(const std::string& path) const;
   /// Reads a binariser written by save().
   /// \throws Error Io (cannot be opened or read), CorruptData (bad magic, unsupported version,
@@ -197,7 +200,8 @@ struct XMR_API CrossModalBinarizer {
   Binarizer image;  ///< encodes image embeddings [n x Dx]
   Binarizer text;   ///< encodes text embeddings [n x Dy]
 
-  /// Writes both binarisers to one file (image first): the Binarizer format with two records.
+  /// Writes both binarisers to one file (image first): the Binarizer format with two records,
+  /// atomically as Binarizer::save.
   /// \throws Error InvalidArgument (image.bits() != text.bits()), Io.
   void save(const std::string& path) const;
   /// Reads a pair written by save(). Throws as Binarizer::load (a single-binariser file is
