@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Summarise dense-search and Hamming-search benchmark JSON as Markdown.
+"""Summarise dense-search, Hamming-search and index-file benchmark JSON as Markdown.
 
-Reads Google Benchmark JSON from bench_dense and bench_binary (and the same shapes from
+Reads Google Benchmark JSON from bench_dense, bench_binary and bench_io (and the same shapes from
 bench/torch_dense.py and bench/torch_binary.py), and prints:
   * the machine context (CPU, threads, versions, measured peaks),
   * one comparison table per engine pair (default: xmr_cpu vs faiss_cpu, xmr_gpu vs torch_fp32,
@@ -12,6 +12,8 @@ bench/torch_dense.py and bench/torch_binary.py), and prints:
     xmr_cpu vs faiss_cpu, xmr_gpu vs torch): Q, k, queries/s of both, ratio, the candidate's
     pairs/s and fractions of the popcount and memory-bandwidth peaks, and the baseline's
     fraction of the popcount peak,
+  * for index files (`io/...` names), save and load times and GB/s per engine, as a fraction of
+    the raw write/read of the same bytes and against FAISS,
   * every engine's numbers, the correctness checks, and any benchmark that reported an error.
 With repetitions (--benchmark_repetitions), each case reports its fastest repetition.
 
@@ -28,6 +30,7 @@ DENSE_RE = re.compile(r"^dense/(?P<engine>[^/]+)/N:(?P<n>\d+)/Q:(?P<q>\d+)/k:(?P
 CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/k:(?P<k>\d+)")
 BINARY_RE = re.compile(
     r"^binary/(?P<engine>[^/]+)/N:(?P<n>\d+)/bits:(?P<bits>\d+)/Q:(?P<q>\d+)/k:(?P<k>\d+)")
+IO_RE = re.compile(r"^io/(?P<op>save|load)/(?P<engine>[^/]+)/N:(?P<n>\d+)/D:(?P<d>\d+)")
 BINARY_CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/bits:(?P<bits>\d+)/k:(?P<k>\d+)")
 DEFAULT_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch_fp32"), ("xmr_gpu_fp16", "torch_fp16")]
 DEFAULT_BINARY_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch")]
@@ -210,6 +213,50 @@ def binary_sections(binary, checks, pairs):
     return out
 
 
+def io_sections(paths):
+    """Markdown lines for bench_io's results (empty when there are none): per operation, every
+    engine's time and GB/s, its fraction of the raw limit (write+fsync / pread of the same bytes)
+    and its speed relative to FAISS."""
+    runs = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        for b in doc.get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+                continue
+            m = IO_RE.match(b.get("name", ""))
+            if m:
+                runs.setdefault((m["op"], m["engine"], int(m["n"]), int(m["d"])), []).append(b)
+    if not runs:
+        return []
+    best = {}
+    for key, reps in runs.items():
+        b = min(reps, key=lambda r: r.get("real_time", float("inf")))
+        unit = TO_MS.get(b.get("time_unit", "ns"), 1e-6)
+        best[key] = {"ms": b["real_time"] * unit, "gbs": b.get("bytes_per_second", 0.0) / 1e9,
+                     "mb": b.get("file_mb"), "iters": b.get("iterations")}
+    out = ["## Saving and loading index files", ""]
+    rows = []
+    for (op, engine, n, d) in sorted(best, key=lambda k: (k[2], k[3], k[0] != "save", k[1])):
+        r = best[(op, engine, n, d)]
+        raw = best.get((op, "raw", n, d))
+        faiss = best.get((op, "faiss", n, d))
+        frac = r["gbs"] / raw["gbs"] if raw and raw["gbs"] and engine != "raw" else None
+        vs_faiss = faiss["ms"] / r["ms"] if faiss and r["ms"] and engine not in ("raw", "faiss") else None
+        rows.append([f"{op} {engine}", f"{n:,} x {d}", fmt(r["mb"]), fmt(r["ms"]), fmt(r["gbs"]),
+                     fmt(frac, "frac"), fmt(vs_faiss, "ratio"), r["iters"]])
+    out += table(["operation", "N x D (fp32)", "file MB", "ms", "GB/s", "frac of raw", "vs FAISS",
+                  "iters"], rows)
+    out.append("")
+    out.append("raw: the same bytes with plain write()+fsync() (save) or pread() into a fresh "
+               "huge-page buffer (load): the limit for this machine. Loads read from the page "
+               "cache (the file was just written); saves include fsync. vs FAISS: FAISS's time "
+               "over xmr's (> 1: xmr is faster); FAISS write_index does not fsync. xmr_read / "
+               "xmr_map verify every checksum and value; *_trust only the header and ids.")
+    out.append("")
+    return out
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+")
@@ -222,7 +269,10 @@ def main(argv):
     pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_PAIRS
     binary_pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_BINARY_PAIRS
     engines = sorted({e for (e, _, _, _) in dense})
+    io = io_sections(args.json)
     title = args.title
+    if title is None and io and not dense and not binary:
+        title = "Index files: save and load"
     if title is None:
         title = ("Hamming k-NN search (packed binary codes)" if binary and not dense
                  else "Dense exact top-k search (D = 512, inner product)")
@@ -284,6 +334,7 @@ def main(argv):
         out.append("")
 
     out += binary_sections(binary, binary_checks, binary_pairs)
+    out += io
 
     if errors:
         out.append("## Skipped or failed")

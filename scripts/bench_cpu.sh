@@ -9,8 +9,12 @@
 #           -> binary_cpu.{json,md}. N = 1e6: every bits/Q/k; N = 1e7: Q in {1, 100} and
 #           k in {10, 100} only (the rest takes too long on a 2-core CPU; scripts/bench_gpu.sh
 #           runs the full grid for the GPU engine); checks at every N, bits and k.
+#   io      bench_io: saving and loading a 1e6 x 256 fp32 index (1 GiB): xmr (Read / Map,
+#           verified / trusted) vs raw write+fsync / pread of the same bytes and FAISS
+#           write_index / read_index -> io_cpu.{json,md}. Files go to XMR_BENCH_DIR (default
+#           /tmp); needs 3 GB free there.
 #
-# XMR_BENCH_WHAT=dense|binary|all  which suites to run (default all)
+# XMR_BENCH_WHAT=dense|binary|io|all  which suites to run (default all)
 # XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a
 #                     quick run never replaces a full result.
 # XMR_BENCH_REPETITIONS  run every case this many times (default 1); the summary reports the
@@ -33,9 +37,10 @@ what="${XMR_BENCH_WHAT:-all}"
 case "$what" in
   dense) targets=(bench_dense) ;;
   binary) targets=(bench_binary) ;;
-  all) targets=(bench_dense bench_binary) ;;
+  io) targets=(bench_io) ;;
+  all) targets=(bench_dense bench_binary bench_io) ;;
   *)
-    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary or all (got '$what')" >&2
+    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io or all (got '$what')" >&2
     exit 2
     ;;
 esac
@@ -111,11 +116,11 @@ run_suite() {
 }
 
 status=0
-if [ "$what" != "binary" ]; then
+if [ "$what" = "dense" ] || [ "$what" = "all" ]; then
   run_suite bench_dense "dense_cpu$suffix" '^(dense/(xmr_cpu|faiss_cpu)|check/xmr_cpu_vs_faiss_cpu)' \
     "Dense exact top-k search on $machine (D = 512, inner product)" "$@" || status=$?
 fi
-if [ "$what" != "dense" ]; then
+if [ "$what" = "binary" ] || [ "$what" = "all" ]; then
   if [ "$quick" = 1 ]; then
     filter='^(binary/(xmr_cpu|faiss_cpu)/|check/xmr_cpu_vs_faiss_cpu/)'
   else
@@ -124,5 +129,8 @@ if [ "$what" != "dense" ]; then
   fi
   run_suite bench_binary "binary_cpu$suffix" "$filter" \
     "Hamming k-NN search on $machine (packed binary codes)" "$@" || status=$?
+fi
+if [ "$what" = "io" ] || [ "$what" = "all" ]; then
+  run_suite bench_io "io_cpu$suffix" '^io/' "Index files: save and load on $machine" "$@" || status=$?
 fi
 exit "$status"

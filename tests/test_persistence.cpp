@@ -564,6 +564,29 @@ TEST(Persistence, LyingSizeFieldsWithValidChecksumsAllocateNothing) {
   }
 }
 
+TEST(Persistence, NonFiniteValuesWithValidChecksumsAreRejected) {
+  for (const xmr::DType storage : {xmr::DType::F32, xmr::DType::F16}) {
+    const std::vector<std::uint8_t> file =
+        make_dense(5000, 3, xmr::Metric::InnerProduct, storage, 21).to_bytes();  // > 1 scan block
+    const auto rows = static_cast<std::size_t>(Layout::offset(file, 2));
+    const std::size_t width = storage == xmr::DType::F32 ? 4 : 2;
+    for (const std::size_t value : {std::size_t{0}, std::size_t{4097}, std::size_t{14999}}) {
+      std::vector<std::uint8_t> bad = file;
+      std::uint8_t* p = bad.data() + rows + value * width;
+      if (storage == xmr::DType::F32) {
+        p[2] = 0x80;  // exponent all ones: +-inf or NaN, whatever the mantissa
+        p[3] = 0x7F;
+      } else {
+        p[1] = 0x7C;
+      }
+      Layout::reseal_section(bad, 2);
+      EXPECT_XMR_ERROR(DenseIndex::from_bytes(bad), ErrorCode::CorruptData, "ROWS: value " + std::to_string(value),
+                       "is not finite");
+      EXPECT_EQ(DenseIndex::from_bytes(bad, {.verify = false}).size(), 5000);  // trusted: not read
+    }
+  }
+}
+
 TEST(Persistence, VersionsTypesAndForeignFiles) {
   TempDir dir;
   std::vector<std::uint8_t> file = small_binary_file_with_extras();

@@ -102,6 +102,28 @@ std::uint64_t row_bytes_of(const IndexParams& p) {
 constexpr std::array<SectionType, 5> kOrder = {SectionType::Params, SectionType::Ids, SectionType::Rows,
                                                SectionType::Labels, SectionType::Binarizer};
 
+/// Index of the first of `count` IEEE values (U: their bits) whose exponent is all ones (inf or
+/// NaN), or `count`. Blocks are scanned branch-free (vectorised), then searched when one fails.
+template <class U, U kExponent>
+std::size_t first_nonfinite(const std::byte* data, std::size_t count) {
+  constexpr std::size_t kBlock = 4096;
+  const auto load = [data](std::size_t i) {
+    U u;
+    std::memcpy(&u, data + i * sizeof(U), sizeof(U));
+    return u;
+  };
+  for (std::size_t b = 0; b < count; b += kBlock) {
+    const std::size_t e = std::min(count, b + kBlock);
+    unsigned bad = 0;
+    for (std::size_t i = b; i < e; ++i) bad |= static_cast<unsigned>((load(i) & kExponent) == kExponent);
+    if (bad == 0) continue;
+    for (std::size_t i = b; i < e; ++i) {
+      if ((load(i) & kExponent) == kExponent) return i;
+    }
+  }
+  return count;
+}
+
 struct Pending {
   SectionType type;
   const std::uint8_t* data;
@@ -475,16 +497,14 @@ LoadedIndex Parser::run(bool verify, bool header_only) {
   }
   if (verify && out.params.kind == IndexKind::Dense) {
     const std::size_t values = static_cast<std::size_t>(n) * static_cast<std::size_t>(out.params.dim);
+    const std::byte* rows = snap->row_data();
     if (out.params.storage == DType::F32) {
-      const float* v = snap->f32_rows();
-      for (std::size_t i = 0; i < values; ++i) {
-        if (!std::isfinite(v[i])) corrupt("ROWS: value ", i, " (= ", v[i], ") is not finite");
-      }
+      const std::size_t i = first_nonfinite<std::uint32_t, 0x7F800000u>(rows, values);
+      if (i < values) corrupt("ROWS: value ", i, " (= ", snap->f32_rows()[i], ") is not finite");
     } else {
-      const std::uint16_t* v = snap->f16_rows();
-      for (std::size_t i = 0; i < values; ++i) {
-        if ((v[i] & 0x7C00u) == 0x7C00u)
-          corrupt("ROWS: value ", i, " (fp16 bits 0x", std::hex, v[i], std::dec, ") is not finite");
+      const std::size_t i = first_nonfinite<std::uint16_t, 0x7C00u>(rows, values);
+      if (i < values) {
+        corrupt("ROWS: value ", i, " (fp16 bits 0x", std::hex, snap->f16_rows()[i], std::dec, ") is not finite");
       }
     }
   }
