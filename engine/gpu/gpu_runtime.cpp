@@ -55,19 +55,41 @@ const Discovery& discovery() {
 }
 
 std::atomic<int> g_injected_alloc_failures{0};
+/// Checked calls to let pass before the armed failures (fail_next_device_calls' `after`).
+std::atomic<int> g_calls_to_pass{0};
+
+/// Decrements `counter` if positive; true when it did.
+bool take_one(std::atomic<int>& counter) noexcept {
+  int pending = counter.load();
+  while (pending > 0 && !counter.compare_exchange_weak(pending, pending - 1)) {
+  }
+  return pending > 0;
+}
 
 }  // namespace
 
+std::atomic<int> g_injected_call_failures{0};
+
+bool take_injected_call_failure() noexcept {
+  if (take_one(g_calls_to_pass)) return false;
+  return take_one(g_injected_call_failures);
+}
+
 void* device_malloc(std::size_t bytes, const char* what) {
-  int pending = g_injected_alloc_failures.load();
-  while (pending > 0 && !g_injected_alloc_failures.compare_exchange_weak(pending, pending - 1)) {
-  }
-  if (pending > 0) {
+  if (take_one(g_injected_alloc_failures)) {
     detail::fail(ErrorCode::OutOfMemory, what, ": out of device memory allocating ", bytes,
                  " bytes (injected by xmr::testing::fail_next_device_allocations)");
   }
   void* p = nullptr;
-  check_cuda(cudaMalloc(&p, bytes), detail::concat(what, " (cudaMalloc of ", bytes, " bytes)").c_str());
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  try {
+    check_cuda(e, what);
+  } catch (const Error& err) {
+    // An injected failure (fail_next_device_calls) reports a call that succeeded: free what it
+    // allocated. The message is built only here, so a success allocates nothing on the host.
+    if (e == cudaSuccess) (void)cudaFree(p);
+    detail::fail(err.code(), err.what(), " (cudaMalloc of ", bytes, " bytes)");
+  }
   return p;
 }
 
@@ -119,9 +141,12 @@ void* Context::scratch(std::size_t bytes) {
   if (bytes <= workspace_size) return workspace;
   if (workspace != nullptr) {
     check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-    check_cuda(cudaFree(workspace), "cudaFree(workspace)");
+    // Forget the old block before checking the free: whatever the status, it must never be used
+    // again (an injected failure reports a free that happened).
+    void* old = workspace;
     workspace = nullptr;
     workspace_size = 0;
+    check_cuda(cudaFree(old), "cudaFree(workspace)");
   }
   workspace = device_malloc(bytes, "GPU workspace");
   workspace_size = bytes;
@@ -150,8 +175,13 @@ Context& context_of(Resources& res) {
   if (r.borrowed_stream != nullptr) {
     c->stream = r.borrowed_stream;
   } else {
-    check_cuda(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    c->owns_stream = true;
+    cudaStream_t s = nullptr;
+    const cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    if (e == cudaSuccess) {  // owned from here on, so that the deleter destroys it on any error
+      c->stream = s;
+      c->owns_stream = true;
+    }
+    check_cuda(e, "cudaStreamCreate");
   }
   check_cublas(cublasCreate(&c->cublas), "cublasCreate");
   check_cublas(cublasSetStream(c->cublas, c->stream), "cublasSetStream");
@@ -164,5 +194,11 @@ Context& context_of(Resources& res) {
 namespace xmr::testing {
 void fail_next_device_allocations(int count) noexcept {
   engine::gpu::g_injected_alloc_failures.store(count > 0 ? count : 0);
+}
+void fail_next_device_calls(int count, int after) noexcept {
+  // Cancel first, so that no call sees the new `after` with the old count.
+  engine::gpu::g_injected_call_failures.store(0);
+  engine::gpu::g_calls_to_pass.store(count > 0 && after > 0 ? after : 0);
+  engine::gpu::g_injected_call_failures.store(count > 0 ? count : 0);
 }
 }  // namespace xmr::testing

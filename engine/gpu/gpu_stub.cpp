@@ -45,4 +45,5 @@ void binary_upload(const DenseSnapshot&, MirrorCache&, Resources&) {
 
 namespace xmr::testing {
 void fail_next_device_allocations(int) noexcept {}
+void fail_next_device_calls(int, int) noexcept {}
 }  // namespace xmr::testing
