@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "data/random_normal.h"
 #include "xmr/binary_index.h"
 #include "xmr/synthetic.h"
 
@@ -248,7 +249,7 @@ Svd svd(const std::vector<double>& a, std::int64_t m, std::int64_t n) {
 /// xmr::synth::random_normal(b, b, seed), with R's diagonal made positive (which makes Q unique,
 /// and Haar-distributed).
 std::vector<double> random_orthogonal(std::int64_t b, std::uint64_t seed) {
-  const std::vector<float> g = synth::random_normal(b, b, seed);
+  const std::vector<float> g = engine::random_normal(b, b, seed);
   std::vector<double> q(g.begin(), g.end());
   const int n = bi(b);
   std::vector<double> tau(sz(b));
@@ -419,7 +420,7 @@ BinarizerModel make_lsh(std::int64_t dim, std::int64_t bits, std::uint64_t seed,
   m.mean.assign(sz(dim), 0.0f);
   if (center_on != nullptr) m.mean = to_float_vector(column_mean(*center_on));
   m.thresholds.assign(sz(bits), 0.0f);
-  m.projection = synth::random_normal(dim, bits, seed);
+  m.projection = engine::random_normal(dim, bits, seed);
   return m;
 }
 

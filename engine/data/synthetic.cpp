@@ -3,9 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numbers>
+#include <stdexcept>
+#include <utility>
 
 #include "common/check.h"
+#include "data/random_normal.h"
 
 namespace xmr::synth {
 namespace {
@@ -59,6 +63,20 @@ class Rng {
   bool has_spare_ = false;
 };
 
+/// Runs `f`, turning a failed host allocation into Error(OutOfMemory) naming `call`.
+template <class F>
+auto out_of_memory_as_error(const char* call, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc& e) {
+    detail::fail(ErrorCode::OutOfMemory, call, ": host memory allocation failed (", e.what(), ")");
+  } catch (const std::length_error&) {
+    detail::fail(ErrorCode::OutOfMemory, call, ": host memory request too large");
+  }
+}
+
+CrossModalData generate(const CrossModalSpec& spec);  // after make_cross_modal's checks
+
 void normalise(std::vector<double>& v) {
   double sq = 0.0;
   for (double x : v) sq += x * x;
@@ -71,10 +89,8 @@ void normalise(std::vector<double>& v) {
 std::vector<float> random_normal(std::int64_t rows, std::int64_t cols, std::uint64_t seed) {
   XMR_EXPECTS(rows >= 0, "rows (= ", rows, ") must be >= 0");
   XMR_EXPECTS(cols >= 0, "cols (= ", cols, ") must be >= 0");
-  Rng rng(seed);
-  std::vector<float> out(detail::to_size(detail::mul_checked(rows, cols, "rows x cols")));
-  for (float& x : out) x = static_cast<float>(rng.normal());
-  return out;
+  detail::mul_checked(rows, cols, "rows x cols");
+  return out_of_memory_as_error("random_normal", [&] { return engine::random_normal(rows, cols, seed); });
 }
 
 CrossModalData make_cross_modal(const CrossModalSpec& spec) {
@@ -85,10 +101,19 @@ CrossModalData make_cross_modal(const CrossModalSpec& spec) {
               "spec.max_labels_per_item (= ", spec.max_labels_per_item,
               ") must be in [1, num_labels (= ", spec.num_labels, ")]");
   XMR_EXPECTS(spec.dim >= 1, "spec.dim (= ", spec.dim, ") must be >= 1");
-  for (float v : {spec.instance_spread, spec.image_noise, spec.text_noise, spec.modality_gap}) {
-    XMR_EXPECTS(std::isfinite(v) && v >= 0.0f, "spec noise/spread/gap values (= ", v, ") must be finite and >= 0");
+  const std::pair<const char*, float> reals[] = {{"spec.instance_spread", spec.instance_spread},
+                                                 {"spec.image_noise", spec.image_noise},
+                                                 {"spec.text_noise", spec.text_noise},
+                                                 {"spec.modality_gap", spec.modality_gap}};
+  for (const auto& [name, v] : reals) {
+    XMR_EXPECTS(std::isfinite(v) && v >= 0.0f, name, " (= ", v, ") must be finite and >= 0");
   }
+  return out_of_memory_as_error("make_cross_modal", [&] { return generate(spec); });
+}
 
+namespace {
+
+CrossModalData generate(const CrossModalSpec& spec) {
   CrossModalData d;
   d.num_images = spec.num_images;
   d.num_texts = detail::mul_checked(spec.num_images, spec.captions_per_image, "num_images x captions_per_image");
@@ -157,4 +182,17 @@ CrossModalData make_cross_modal(const CrossModalSpec& spec) {
   return d;
 }
 
+}  // namespace
+
 }  // namespace xmr::synth
+
+namespace xmr::engine {
+
+std::vector<float> random_normal(std::int64_t rows, std::int64_t cols, std::uint64_t seed) {
+  synth::Rng rng(seed);
+  std::vector<float> out(detail::to_size(detail::mul_checked(rows, cols, "rows x cols")));
+  for (float& x : out) x = static_cast<float>(rng.normal());
+  return out;
+}
+
+}  // namespace xmr::engine

@@ -22,8 +22,8 @@ template <class F>
 decltype(auto) translate_bad_alloc(const char* call, F&& f) {
   try {
     return f();
-  } catch (const std::bad_alloc&) {
-    fail(ErrorCode::OutOfMemory, call, ": host memory allocation failed");
+  } catch (const std::bad_alloc& e) {  // what(): the size, for xmr's large arrays (host_array.cpp)
+    fail(ErrorCode::OutOfMemory, call, ": host memory allocation failed (", e.what(), ")");
   } catch (const std::length_error&) {  // a request beyond what a container can hold
     fail(ErrorCode::OutOfMemory, call, ": host memory request too large");
   }
@@ -35,7 +35,8 @@ inline Device resolve_device(Device requested, const Resources& res) {
   std::string why;
   switch (requested) {
     case Device::Cpu: return Device::Cpu;
-    case Device::Auto: return engine::gpu::device_usable(res.device_id(), &why) ? Device::Gpu : Device::Cpu;
+    // No reason needed: Auto falls back silently (and allocates nothing on its way).
+    case Device::Auto: return engine::gpu::device_usable(res.device_id(), nullptr) ? Device::Gpu : Device::Cpu;
     case Device::Gpu:
       XMR_CHECK(engine::gpu::device_usable(res.device_id(), &why), Unavailable, "device (= gpu) requested but GPU ",
                 res.device_id(), " is not usable: ", why);

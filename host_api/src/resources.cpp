@@ -67,8 +67,12 @@ std::string device_summary() {
 
 namespace detail {
 Resources& thread_default_resources() {
-  thread_local Resources res;
-  return res;
+  try {
+    thread_local Resources res;  // a failed construction is retried by the next call
+    return res;
+  } catch (const std::bad_alloc&) {
+    fail(ErrorCode::OutOfMemory, "the calling thread's default Resources: host memory allocation failed");
+  }
 }
 }  // namespace detail
 
