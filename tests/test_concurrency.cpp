@@ -1,5 +1,6 @@
 // Concurrent searches while another thread adds: every result must be a correct answer for some
-// snapshot of the index (adds publish whole snapshots; a search never sees half an add).
+// snapshot of the index (adds publish whole snapshots; a search never sees half an add). And many
+// threads searching the GPU at once (skipped without a GPU).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -259,5 +260,114 @@ INSTANTIATE_TEST_SUITE_P(Configs, Concurrency,
                            return std::string(param_info.param.metric == Metric::Cosine ? "cosine" : "ip") + "_" +
                                   xmr::to_string(param_info.param.storage);
                          });
+
+// ---- many host threads on the GPU ---------------------------------------------------------------
+
+// docs/gpu.md, "Many host threads": twelve threads search the same indexes on the GPU at once,
+// with the thread's default Resources, their own, or one of two shared ones (one with tile caps,
+// one with a small workspace budget, so their searches run many batches and tiles and contend
+// for the shared stream). The data are small integers, so every GPU result must equal the CPU's
+// bit for bit, ties (many) by ascending id; any interference between threads shows as a wrong id.
+TEST(GpuThreads, ConcurrentSearchesMatchTheCpuExactly) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  constexpr int kThreads = 12;
+  constexpr int kIterations = 24;
+  constexpr std::int64_t kN = 6000;
+  constexpr std::int64_t kD = 32;
+  constexpr std::int64_t kQ = 8;
+  xmr_test::Rng rng(777);
+  auto integers = [&](std::int64_t rows, std::int64_t cols) {
+    std::vector<float> m(static_cast<std::size_t>(rows * cols));
+    for (float& x : m) x = static_cast<float>(rng.uniform_int(-3, 3));
+    return m;
+  };
+  const std::vector<float> items = integers(kN, kD);
+  const std::vector<float> queries = integers(kQ, kD);
+  const MatrixView<const float> qv(queries.data(), kQ, kD);
+  DenseIndex dense32({.dim = kD, .metric = Metric::InnerProduct, .storage = DType::F32});
+  DenseIndex dense16({.dim = kD, .metric = Metric::InnerProduct, .storage = DType::F16});
+  dense32.add(MatrixView<const float>(items.data(), kN, kD));
+  dense16.add(MatrixView<const float>(items.data(), kN, kD), xmr_test::random_ids(rng, kN, 10, 3));
+  constexpr std::int64_t kCodeBytes = 16;
+  std::vector<std::uint8_t> codes(static_cast<std::size_t>(4 * kN * kCodeBytes));
+  for (auto& b : codes) b = static_cast<std::uint8_t>(rng.bits() & 0xFF);
+  xmr::BinaryIndex binary({.bits = 8 * kCodeBytes});
+  binary.add(MatrixView<const std::uint8_t>(codes.data(), 4 * kN, kCodeBytes));
+  const MatrixView<const std::uint8_t> cq(codes.data(), kQ, kCodeBytes);
+
+  // Jobs: {index, k}; k = 3000 takes the dense general path (k > 2048).
+  struct Job {
+    int kind;  // 0: dense fp32, 1: dense fp16, 2: binary k-NN, 3: binary radius
+    std::int64_t k;
+  };
+  const std::vector<Job> jobs = {{0, 1}, {0, 10}, {0, 3000}, {1, 7}, {1, 200}, {2, 1}, {2, 16}, {2, 500}, {3, 40}};
+  struct Answer {
+    std::vector<std::int64_t> ids;
+    std::vector<std::int64_t> values;  // scores, distances, or offsets + distances + counts
+    Device device = Device::Cpu;
+  };
+  auto run = [&](const Job& job, const xmr::SearchOptions& opts) {
+    Answer a;
+    if (job.kind <= 1) {
+      const xmr::SearchResult r = (job.kind == 0 ? dense32 : dense16).search(qv, job.k, opts);
+      a.ids = r.ids;
+      for (float s : r.scores) a.values.push_back(static_cast<std::int64_t>(s));  // exact integers
+      a.device = r.device;
+    } else if (job.kind == 2) {
+      const xmr::BinarySearchResult r = binary.search(cq, job.k, opts);
+      a.ids = r.ids;
+      a.values.assign(r.distances.begin(), r.distances.end());
+      a.device = r.device;
+    } else {
+      const xmr::RangeSearchResult r = binary.range_search(cq, 52, job.k, opts);
+      a.ids = r.ids;
+      a.values = r.offsets;
+      a.values.insert(a.values.end(), r.distances.begin(), r.distances.end());
+      a.values.insert(a.values.end(), r.num_within.begin(), r.num_within.end());
+      a.device = r.device;
+    }
+    return a;
+  };
+  std::vector<Answer> expected;
+  for (const Job& job : jobs) expected.push_back(run(job, {.device = Device::Cpu}));
+
+  xmr::Resources shared_caps;
+  shared_caps.set_tile_caps(3, 1000);
+  xmr::Resources shared_small;
+  shared_small.set_workspace_bytes(std::size_t{8} << 20);
+  std::atomic<int> ready{0};
+  std::atomic<int> mismatches{0};
+  std::atomic<int> searches{0};
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      xmr::Resources own;
+      xmr::Resources* res = t % 4 == 0 ? nullptr : t % 4 == 1 ? &own : t % 4 == 2 ? &shared_caps : &shared_small;
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();  // start together
+      try {
+        for (int it = 0; it < kIterations; ++it) {
+          const std::size_t j = static_cast<std::size_t>(t + 5 * it) % jobs.size();
+          const Answer got = run(jobs[j], {.device = Device::Gpu, .resources = res});
+          ++searches;
+          if (got.device != Device::Gpu || got.ids != expected[j].ids || got.values != expected[j].values) {
+            if (mismatches++ == 0) {
+              errors[static_cast<std::size_t>(t)] = "thread " + std::to_string(t) + ", iteration " +
+                                                    std::to_string(it) + ", job " + std::to_string(j) +
+                                                    ": the GPU result differs from the CPU's";
+            }
+          }
+        }
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(t)] = "thread " + std::to_string(t) + " threw: " + e.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const std::string& e : errors) EXPECT_TRUE(e.empty()) << e;
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(searches.load(), kThreads * kIterations);
+}
 
 }  // namespace
