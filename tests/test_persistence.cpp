@@ -310,6 +310,17 @@ TEST(Persistence, DefaultDeviceIsSavedAndCanBeOverridden) {
   EXPECT_EQ(DenseIndex::load(dir.file("a.xmr")).device(), xmr::Device::Cpu);
   EXPECT_EQ(DenseIndex::load(dir.file("a.xmr"), {.device = xmr::Device::Auto}).device(), xmr::Device::Auto);
   EXPECT_EQ(xmr::read_index_info(dir.file("a.xmr")).device, xmr::Device::Cpu);
+  // A file saved with default device Gpu loads on any machine (found by fuzz_index_load); only
+  // an explicit options.device = Gpu uploads (LoadStraightToTheGpu).
+  BinaryIndex gpu_default({.bits = 8, .device = xmr::Device::Gpu});
+  gpu_default.add(MatrixView<const std::uint8_t>(std::vector<std::uint8_t>(10, 3).data(), 10, 1));
+  gpu_default.save(dir.file("g.xmr"));
+  const BinaryIndex g = BinaryIndex::load(dir.file("g.xmr"));
+  EXPECT_EQ(g.device(), xmr::Device::Gpu);
+  EXPECT_EQ(g.size(), 10);
+  const std::vector<std::uint8_t> q = {3};
+  const auto r = g.search(MatrixView<const std::uint8_t>(q.data(), 1, 1), 2, {.device = xmr::Device::Cpu});
+  EXPECT_EQ(r.ids, (std::vector<std::int64_t>{0, 1}));
 }
 
 TEST(Persistence, MappedIndexStaysValidUnderMutationAndResave) {

@@ -261,7 +261,9 @@ DenseIndex DenseIndex::Impl::adopt(engine::io::LoadedIndex&& loaded, const LoadO
   o.device = detail::loaded_device(options, loaded);
   DenseIndex index(o);  // validates the options once more
   index.impl_ = std::make_unique<Impl>(o, std::move(loaded.snapshot));
-  if (o.device == Device::Gpu) {
+  // Only an explicit request uploads: a file saved with default device Gpu still loads on a
+  // machine without one (its searches then need a device override, as for any Gpu index there).
+  if (options.device == Device::Gpu) {
     Resources& res = options.resources != nullptr ? *options.resources : detail::thread_default_resources();
     (void)detail::resolve_device(Device::Gpu, res);  // Unavailable without a usable GPU
     engine::gpu::dense_upload(*index.impl_->current(), index.impl_->mirrors, res);

@@ -85,8 +85,9 @@ struct LoadOptions {
   /// label padding zero). Without it only the header, section table, parameters and ids are
   /// checked: faster for trusted files, a mapped one then loads without reading its rows.
   bool verify = true;
-  /// The loaded index's default device (by default the one it was saved with). Device::Gpu also
-  /// uploads the resident GPU copy during load (Error Unavailable without a usable GPU).
+  /// The loaded index's default device (by default the one it was saved with). Setting it to
+  /// Device::Gpu also uploads the resident GPU copy during load (Error Unavailable without a
+  /// usable GPU); a saved default of Gpu alone uploads nothing, so such a file loads anywhere.
   std::optional<Device> device = std::nullopt;
   /// Stream and device for that upload; null for the calling thread's default.
   Resources* resources = nullptr;
