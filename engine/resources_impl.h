@@ -1,6 +1,7 @@
 #pragma once
 // State behind xmr::Resources.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -14,9 +15,10 @@ namespace xmr {
 struct Resources::Impl {
   int device_id = 0;
   CUstream_st* borrowed_stream = nullptr;
-  std::size_t workspace_bytes = std::size_t{512} << 20;
-  std::int64_t max_query_rows = 0;  // 0: no cap
-  std::int64_t max_db_rows = 0;
+  // Atomic: the public getters read them without the mutex, which a GPU search holds throughout.
+  std::atomic<std::size_t> workspace_bytes{std::size_t{512} << 20};
+  std::atomic<std::int64_t> max_query_rows{0};  // 0: no cap
+  std::atomic<std::int64_t> max_db_rows{0};
   /// Serialises use of this object's GPU context (stream, handle, workspace).
   mutable std::mutex mutex;
   /// Stream, cuBLAS handle and device workspace; made on first GPU use.

@@ -853,18 +853,6 @@ std::string errno_text(int err) {
 }
 }  // namespace
 
-void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  XMR_CHECK(f != nullptr, Io, "cannot open '", path, "' for writing: ", errno_text(errno));
-  const std::size_t written = std::fwrite(bytes.data(), 1, bytes.size(), f);
-  const int write_err = written == bytes.size() ? 0 : errno;
-  const bool closed = std::fclose(f) == 0;
-  const int close_err = closed ? 0 : errno;
-  XMR_CHECK(written == bytes.size(), Io, "cannot write '", path, "': wrote ", written, " of ", bytes.size(),
-            " bytes: ", errno_text(write_err));
-  XMR_CHECK(closed, Io, "cannot write '", path, "' (close failed): ", errno_text(close_err));
-}
-
 std::vector<std::uint8_t> read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   XMR_CHECK(f != nullptr, Io, "cannot open '", path, "' for reading: ", errno_text(errno));

@@ -55,8 +55,7 @@ std::vector<std::uint8_t> serialize(std::span<const BinarizerModel* const> model
 std::vector<BinarizerModel> deserialize(std::span<const std::uint8_t> bytes, const std::string& source,
                                         std::uint32_t expected_count);
 
-/// Whole-file I/O; Io errors name the path.
-void write_file(const std::string& path, std::span<const std::uint8_t> bytes);
+/// Reads a whole file; Io errors name the path. (Writes go through io::write_file_atomic.)
 std::vector<std::uint8_t> read_file(const std::string& path);
 
 }  // namespace xmr::engine

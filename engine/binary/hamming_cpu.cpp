@@ -408,7 +408,7 @@ void hamming_search(const DenseSnapshot& snap, const std::uint8_t* queries, std:
   std::size_t workspace_bytes = 0;
   {
     std::lock_guard lock(res.impl().mutex);
-    workspace_bytes = res.impl().workspace_bytes;
+    workspace_bytes = res.impl().workspace_bytes.load();
   }
   const std::int64_t rows_per_block = block_rows(words);
   const std::int64_t blocks = (n + rows_per_block - 1) / rows_per_block;

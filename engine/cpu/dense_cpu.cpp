@@ -51,9 +51,9 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
   std::int64_t cap_db_rows = 0;
   {  // the setters may run concurrently on a shared Resources
     std::lock_guard lock(r.mutex);
-    workspace_bytes = r.workspace_bytes;
-    cap_query_rows = r.max_query_rows;
-    cap_db_rows = r.max_db_rows;
+    workspace_bytes = r.workspace_bytes.load();
+    cap_query_rows = r.max_query_rows.load();
+    cap_db_rows = r.max_db_rows.load();
   }
 
   PlanRequest req;

@@ -85,7 +85,7 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
   p.bins = static_cast<int>(std::min<std::int64_t>(max_distance, bits) + 1);
   p.kk = std::min(k, n);
   std::int64_t qt = std::min(num_queries, kPrefQueryRows);
-  if (r.max_query_rows > 0) qt = std::min(qt, r.max_query_rows);
+  if (r.max_query_rows.load() > 0) qt = std::min(qt, r.max_query_rows.load());
   p.group = kernels::hamming_group(qt, p.bins);
   p.copies = kernels::hamming_copies(p.group, p.bins);
   // Chunks: about kPrefChunkRows rows, shorter when that leaves the GPU underfilled, longer when
@@ -95,18 +95,18 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
   const std::int64_t groups = (qt + p.group - 1) / p.group;
   std::int64_t tiles_per_chunk = std::max<std::int64_t>(1, kPrefChunkRows / tile_rows);
   tiles_per_chunk = std::min(tiles_per_chunk, std::max<std::int64_t>(1, tiles * groups / kMinBlocks));
-  if (r.max_db_rows > 0)
-    tiles_per_chunk = std::min(tiles_per_chunk, std::max<std::int64_t>(1, r.max_db_rows / tile_rows));
+  if (r.max_db_rows.load() > 0)
+    tiles_per_chunk = std::min(tiles_per_chunk, std::max<std::int64_t>(1, r.max_db_rows.load() / tile_rows));
   tiles_per_chunk = std::max(tiles_per_chunk, (tiles + kernels::kHammingMaxChunks - 1) / kernels::kHammingMaxChunks);
   p.chunk_rows = tiles_per_chunk * tile_rows;
   p.chunks = (tiles + tiles_per_chunk - 1) / tiles_per_chunk;
   // Queries per batch from the budget: batch_bytes is linear in qt plus at most kAlign per buffer.
-  const auto budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes, INT64_MAX / 2));
+  const auto budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes.load(), INT64_MAX / 2));
   const std::int64_t fixed = 9 * kAlign;
   const std::int64_t per_query = p.stride + std::int64_t{p.bins} * 4 +
                                  static_cast<std::int64_t>(sizeof(kernels::HammingCut)) + p.chunks * 20 + p.kk * 16;
   XMR_CHECK(fixed + per_query <= budget, OutOfMemory, "k (= ", k, ") needs ", fixed + per_query,
-            " bytes of GPU scratch, above the workspace budget (= ", r.workspace_bytes,
+            " bytes of GPU scratch, above the workspace budget (= ", r.workspace_bytes.load(),
             " bytes; see Resources::set_workspace_bytes)");
   p.qt = std::clamp<std::int64_t>((budget - fixed) / per_query, 1, qt);
   const std::int64_t total = batch_bytes(p, p.qt);

@@ -135,10 +135,10 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   req.num_rows = snap.size;
   req.k = k;
   req.dim = snap.dim;
-  req.budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes, INT64_MAX));
+  req.budget = static_cast<std::int64_t>(std::min<std::size_t>(r.workspace_bytes.load(), INT64_MAX));
   req.pref_query_rows = std::min<std::int64_t>(1024, kernels::kMaxLaunchRows);
-  req.cap_query_rows = r.max_query_rows;
-  req.cap_db_rows = r.max_db_rows;
+  req.cap_query_rows = r.max_query_rows.load();
+  req.cap_db_rows = r.max_db_rows.load();
   if (fast) {
     req.pref_db_rows = std::int64_t{1} << 16;
     req.db_align = kernels::kChunkSize;
@@ -152,7 +152,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   PlanResult pr = plan_tiles(req, fast ? &fast_scratch : &general_scratch);
   const std::int64_t need = fast ? fast_scratch(1, 1, k, snap.dim, 1) : general_scratch(1, 1, k, snap.dim, 1);
   XMR_CHECK(pr.fits, OutOfMemory, "k (= ", k, ") needs ", need,
-            " bytes of GPU scratch, above the workspace budget (= ", r.workspace_bytes,
+            " bytes of GPU scratch, above the workspace budget (= ", r.workspace_bytes.load(),
             " bytes; see Resources::set_workspace_bytes)");
   std::int64_t qt = pr.plan.query_rows;
   const std::int64_t dt = pr.plan.db_rows;
@@ -202,30 +202,37 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   }
   XMR_INVARIANT(carve.used() <= static_cast<std::size_t>(total));
 
-  const auto* qsrc = static_cast<const char*>(queries);
-  const std::size_t qrow = snap.row_bytes();
-  for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
-    const Batch b{d_queries, std::min(qt, num_queries - q0)};
-    check_cuda(cudaMemcpyAsync(d_queries, qsrc + static_cast<std::size_t>(q0) * qrow,
-                               static_cast<std::size_t>(b.qn) * qrow, cudaMemcpyHostToDevice, ctx.stream),
-               "cudaMemcpyAsync(queries)");
-    const std::uint64_t* result = nullptr;
-    std::int64_t result_ld = 0;
-    if (fast) {
-      run_fast(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, cand_a, cand_b, run);
-      result = run;
-      result_ld = 2 * k;
-    } else {
-      run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_offsets, sort_ws, sort_ws_bytes,
-                  h_offsets);
-      result = seg_a;
-      result_ld = k + dt;
+  try {
+    const auto* qsrc = static_cast<const char*>(queries);
+    const std::size_t qrow = snap.row_bytes();
+    for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
+      const Batch b{d_queries, std::min(qt, num_queries - q0)};
+      check_cuda(cudaMemcpyAsync(d_queries, qsrc + static_cast<std::size_t>(q0) * qrow,
+                                 static_cast<std::size_t>(b.qn) * qrow, cudaMemcpyHostToDevice, ctx.stream),
+                 "cudaMemcpyAsync(queries)");
+      const std::uint64_t* result = nullptr;
+      std::int64_t result_ld = 0;
+      if (fast) {
+        run_fast(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, cand_a, cand_b, run);
+        result = run;
+        result_ld = 2 * k;
+      } else {
+        run_general(ctx, snap, db->buffer->ptr, b, k, dt, d_scores, seg_a, seg_b, d_offsets, sort_ws, sort_ws_bytes,
+                    h_offsets);
+        result = seg_a;
+        result_ld = k + dt;
+      }
+      copy_rows(out_keys + q0 * k, static_cast<std::size_t>(k) * 8, result, static_cast<std::size_t>(result_ld) * 8,
+                static_cast<std::size_t>(k) * 8, static_cast<std::size_t>(b.qn), cudaMemcpyDeviceToHost, ctx.stream,
+                "copy of the results");
+      // The query buffer is rewritten next batch and the results are read by the host.
+      check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
     }
-    copy_rows(out_keys + q0 * k, static_cast<std::size_t>(k) * 8, result, static_cast<std::size_t>(result_ld) * 8,
-              static_cast<std::size_t>(k) * 8, static_cast<std::size_t>(b.qn), cudaMemcpyDeviceToHost, ctx.stream,
-              "copy of the results");
-    // The query buffer is rewritten next batch and the results are read by the host.
-    check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  } catch (...) {
+    // As binary_search: nothing enqueued may still run or write once the error is reported.
+    (void)cudaStreamSynchronize(ctx.stream);
+    (void)cudaGetLastError();
+    throw;
   }
 }
 

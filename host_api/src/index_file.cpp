@@ -91,7 +91,9 @@ void fill_extras(const engine::io::LoadedIndex& loaded, const std::string& sourc
         out.binarizer = Binarizer::from_bytes(b);
       }
     } catch (const Error& e) {
-      throw Error(e.code(), source + ": BINARIZER section: " + e.what());
+      std::string what = e.what();
+      if (what.rfind("bytes: ", 0) == 0) what.erase(0, 7);  // the binariser parser's source name
+      throw Error(e.code(), source + ": BINARIZER section: " + what);
     }
     const std::int64_t bits = out.binarizer ? out.binarizer->bits() : out.cross_modal_binarizer->image.bits();
     XMR_CHECK(loaded.params.kind != IndexKind::Binary || bits == loaded.params.dim, CorruptData, source,

@@ -31,7 +31,7 @@ void Resources::set_workspace_bytes(std::size_t bytes) {
   impl_->workspace_bytes = bytes;
 }
 std::size_t Resources::workspace_bytes() const noexcept {
-  return impl_->workspace_bytes;
+  return impl_->workspace_bytes.load();
 }
 
 void Resources::set_tile_caps(std::int64_t max_query_rows, std::int64_t max_db_rows) {
@@ -42,10 +42,10 @@ void Resources::set_tile_caps(std::int64_t max_query_rows, std::int64_t max_db_r
   impl_->max_db_rows = max_db_rows;
 }
 std::int64_t Resources::max_query_rows() const noexcept {
-  return impl_->max_query_rows;
+  return impl_->max_query_rows.load();
 }
 std::int64_t Resources::max_db_rows() const noexcept {
-  return impl_->max_db_rows;
+  return impl_->max_db_rows.load();
 }
 
 int gpu_count() noexcept {
