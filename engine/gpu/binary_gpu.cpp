@@ -194,16 +194,9 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
 }
 
 void binary_upload(const DenseSnapshot& snap, MirrorCache& mirrors, Resources& res) {
-  Resources::Impl& r = res.impl();
-  std::lock_guard lock(r.mutex);
-  const DeviceGuard device_guard;
-  (void)cudaGetLastError();
-  if (snap.size == 0) return;
-  Context& ctx = context_of(res);
-  // The same layout binary_search uses.
+  // The layout binary_search uses.
   const int stride = kernels::hamming_stride(static_cast<std::int64_t>(snap.code_bytes));
-  (void)resident(snap, mirrors, ctx, static_cast<std::size_t>(stride), kTailBytes);
-  check_cuda(cudaStreamSynchronize(ctx.stream), "binary_upload: cudaStreamSynchronize");
+  upload_resident(snap, mirrors, res, static_cast<std::size_t>(stride), kTailBytes);
 }
 
 }  // namespace xmr::engine::gpu

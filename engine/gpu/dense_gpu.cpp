@@ -237,14 +237,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
 }
 
 void dense_upload(const DenseSnapshot& snap, MirrorCache& mirrors, Resources& res) {
-  Resources::Impl& r = res.impl();
-  std::lock_guard lock(r.mutex);
-  const DeviceGuard device_guard;
-  (void)cudaGetLastError();
-  if (snap.size == 0) return;
-  Context& ctx = context_of(res);
-  (void)resident(snap, mirrors, ctx, snap.row_bytes(), 0);  // the same layout dense_search uses
-  check_cuda(cudaStreamSynchronize(ctx.stream), "dense_upload: cudaStreamSynchronize");
+  upload_resident(snap, mirrors, res, snap.row_bytes(), 0);  // the layout dense_search uses
 }
 
 }  // namespace xmr::engine::gpu

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "gpu/cuda_check.h"
+#include "resources_impl.h"
 
 namespace xmr::engine::gpu {
 
@@ -100,6 +101,18 @@ std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& c
   check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
   slot = std::make_shared<DeviceMatrix>(DeviceMatrix{std::move(buf), snap.size, snap.lineage, stride});
   return slot;
+}
+
+void upload_resident(const DenseSnapshot& snap, MirrorCache& cache, Resources& res, std::size_t stride,
+                     std::size_t tail_bytes) {
+  Resources::Impl& r = res.impl();
+  std::lock_guard lock(r.mutex);
+  const DeviceGuard device_guard;
+  (void)cudaGetLastError();
+  if (snap.size == 0) return;
+  Context& ctx = context_of(res);
+  (void)resident(snap, cache, ctx, stride, tail_bytes);
+  check_cuda(cudaStreamSynchronize(ctx.stream), "upload: cudaStreamSynchronize");
 }
 
 }  // namespace xmr::engine::gpu

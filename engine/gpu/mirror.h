@@ -48,6 +48,12 @@ struct DeviceMatrix {
 std::shared_ptr<DeviceMatrix> resident(const DenseSnapshot& snap, MirrorCache& cache, Context& ctx, std::size_t stride,
                                        std::size_t tail_bytes);
 
+/// resident(), on its own: under the Resources' lock, on its device and stream, synchronised
+/// before returning (loading an index straight to the GPU). `stride` and `tail_bytes` as the
+/// index kind's searches use them.
+void upload_resident(const DenseSnapshot& snap, MirrorCache& cache, Resources& res, std::size_t stride,
+                     std::size_t tail_bytes);
+
 /// Restores the calling thread's current device on scope exit.
 class DeviceGuard {
  public:

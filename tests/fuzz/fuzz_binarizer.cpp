@@ -14,6 +14,7 @@
 #include <exception>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fuzz_common.h"
@@ -88,37 +89,24 @@ void exercise(const Binarizer& b) {
   }
 }
 
-void check_round_trip(std::span<const std::uint8_t> in, const std::vector<std::uint8_t>& out, const char* what) {
-  if (out.size() != in.size() || !std::equal(out.begin(), out.end(), in.begin())) {
-    fail(std::string(what) + ": to_bytes(from_bytes(x)) != x (" + std::to_string(in.size()) + " bytes in, " +
-         std::to_string(out.size()) + " out)");
-  }
-}
-
-/// Runs `f`; an xmr::Error must carry a code a loader may throw, anything else fails.
+/// Runs `f`: a loader may only throw xmr::Error with CorruptData or OutOfMemory.
 template <class F>
 void expect_only_corrupt(F&& f) {
-  try {
-    f();
-  } catch (const xmr::Error& e) {
+  xmr::fuzz::expect_only_errors(std::forward<F>(f), [](const xmr::Error& e) {
     xmr::fuzz::expect_code(e, {ErrorCode::CorruptData, ErrorCode::OutOfMemory});
-  } catch (const std::exception& e) {
-    fail(std::string("an exception other than xmr::Error escaped: ") + e.what());
-  } catch (...) {
-    fail("a non-std exception escaped");
-  }
+  });
 }
 
 void parse(std::span<const std::uint8_t> bytes) {
   expect_only_corrupt([&] {
     const Binarizer b = Binarizer::from_bytes(bytes);
-    check_round_trip(bytes, b.to_bytes(), "Binarizer");
+    xmr::fuzz::check_round_trip(bytes, b.to_bytes(), "Binarizer");
     exercise(b);
   });
   expect_only_corrupt([&] {
     const CrossModalBinarizer p = CrossModalBinarizer::from_bytes(bytes);
     check(p.image.bits() == p.text.bits(), "a loaded pair with different code lengths");
-    check_round_trip(bytes, p.to_bytes(), "CrossModalBinarizer");
+    xmr::fuzz::check_round_trip(bytes, p.to_bytes(), "CrossModalBinarizer");
     exercise(p.image);
     exercise(p.text);
   });

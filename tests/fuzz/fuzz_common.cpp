@@ -1,5 +1,7 @@
 #include "fuzz_common.h"
 
+#include <algorithm>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +27,13 @@ void expect_code(const Error& e, std::initializer_list<ErrorCode> allowed) {
     }
   }
   fail(std::string("unexpected xmr::Error code ") + to_string(e.code()) + ": " + e.what());
+}
+
+void check_round_trip(std::span<const std::uint8_t> in, std::span<const std::uint8_t> out, const char* what) {
+  if (out.size() != in.size() || !std::equal(out.begin(), out.end(), in.begin())) {
+    fail(std::string(what) + ": to_bytes(from_bytes(x)) != x (" + std::to_string(in.size()) + " bytes in, " +
+         std::to_string(out.size()) + " out)");
+  }
 }
 
 namespace {

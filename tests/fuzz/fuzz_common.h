@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <initializer_list>
 #include <span>
@@ -26,6 +27,24 @@ inline void check(bool ok, const char* what) {
 /// A loader given untrusted bytes may throw only xmr::Error with one of `allowed` (typically
 /// CorruptData and OutOfMemory); any other code (InvalidArgument, Internal, ...) fails.
 void expect_code(const Error& e, std::initializer_list<ErrorCode> allowed);
+
+/// Runs `f` (a parser fed untrusted bytes): an xmr::Error goes to `on_error` (which checks it,
+/// e.g. with expect_code); any other exception fails.
+template <class F, class OnError>
+void expect_only_errors(F&& f, OnError&& on_error) {
+  try {
+    f();
+  } catch (const Error& e) {
+    on_error(e);
+  } catch (const std::exception& e) {
+    fail(std::string("an exception other than xmr::Error escaped: ") + e.what());
+  } catch (...) {
+    fail("a non-std exception escaped");
+  }
+}
+
+/// fail() unless `out` (a re-serialisation) equals `in`, byte for byte; `what` names the type.
+void check_round_trip(std::span<const std::uint8_t> in, std::span<const std::uint8_t> out, const char* what);
 
 /// CRC-32 (zlib.crc32) of `bytes`.
 std::uint32_t crc32(std::span<const std::uint8_t> bytes);

@@ -17,6 +17,7 @@
 #include <exception>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #define XXH_INLINE_ALL
@@ -64,13 +65,6 @@ std::vector<std::uint8_t> resealed(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-void check_round_trip(std::span<const std::uint8_t> in, const std::vector<std::uint8_t>& out, const char* what) {
-  if (out.size() != in.size() || !std::equal(out.begin(), out.end(), in.begin())) {
-    fail(std::string(what) + ": to_bytes(from_bytes(x)) != x (" + std::to_string(in.size()) + " bytes in, " +
-         std::to_string(out.size()) + " out)");
-  }
-}
-
 /// Ids of a result row: stored (in `ids`), distinct; then -1 padding exactly past the size.
 void check_ids(std::span<const std::int64_t> row, const std::vector<std::int64_t>& ids) {
   const auto n = static_cast<std::size_t>(ids.size());
@@ -113,36 +107,31 @@ void exercise(const BinaryIndex& index) {
   }
 }
 
-/// Runs `f`; only the errors a loader may throw are allowed.
+/// Runs `f`: a loader may only throw xmr::Error with CorruptData or OutOfMemory, or
+/// InvalidArgument saying that the file holds the other index type.
 template <class F>
 void expect_only_load_errors(F&& f) {
-  try {
-    f();
-  } catch (const xmr::Error& e) {
+  xmr::fuzz::expect_only_errors(std::forward<F>(f), [](const xmr::Error& e) {
     if (e.code() == ErrorCode::InvalidArgument) {
       check(std::string(e.what()).find(" index (") != std::string::npos,
             "InvalidArgument other than 'holds a <type> index'");
       return;
     }
     xmr::fuzz::expect_code(e, {ErrorCode::CorruptData, ErrorCode::OutOfMemory});
-  } catch (const std::exception& e) {
-    fail(std::string("an exception other than xmr::Error escaped: ") + e.what());
-  } catch (...) {
-    fail("a non-std exception escaped");
-  }
+  });
 }
 
 void parse(std::span<const std::uint8_t> bytes) {
   expect_only_load_errors([&] {
     IndexExtras extras;
     const DenseIndex index = DenseIndex::from_bytes(bytes, {}, &extras);
-    check_round_trip(bytes, index.to_bytes(extras), "DenseIndex");
+    xmr::fuzz::check_round_trip(bytes, index.to_bytes(extras), "DenseIndex");
     exercise(index);
   });
   expect_only_load_errors([&] {
     IndexExtras extras;
     const BinaryIndex index = BinaryIndex::from_bytes(bytes, {}, &extras);
-    check_round_trip(bytes, index.to_bytes(extras), "BinaryIndex");
+    xmr::fuzz::check_round_trip(bytes, index.to_bytes(extras), "BinaryIndex");
     exercise(index);
   });
 }
