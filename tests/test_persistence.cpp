@@ -650,8 +650,8 @@ TEST(Persistence, CorruptBinarizerSectionNamesTheFile) {
   file[at] ^= 0x01;
   Layout::reseal_section(file, 4);
   IndexExtras got;
-  EXPECT_XMR_ERROR(BinaryIndex::from_bytes(file, {}, &got), ErrorCode::CorruptData, "bytes: BINARIZER section: checksum",
-                   "checksum mismatch");
+  EXPECT_XMR_ERROR(BinaryIndex::from_bytes(file, {}, &got), ErrorCode::CorruptData,
+                   "bytes: BINARIZER section: checksum", "checksum mismatch");
   // Without extras requested, the index itself still loads (the section checksum is intact).
   EXPECT_EQ(BinaryIndex::from_bytes(file).size(), 13);
 }
