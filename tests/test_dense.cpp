@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/expect_error.h"
 #include "common/reference.h"
 #include "xmr/xmr.h"
 
@@ -741,6 +742,116 @@ TEST(DenseRemove, RemovedIdsNeverAppearAndResultsMatchTheRest) {
     EXPECT_THROW(index.remove(bad), xmr::Error);
     EXPECT_EQ(index.size(), n_rest);
   }
+}
+
+// rescore: exact scores of given (query, id) pairs, against the double-precision reference and
+// against search(); -1 slots, repeats, strided views, every storage and metric, awkward sizes.
+TEST(DenseRescore, MatchesReferenceAndSearch) {
+  for (const auto& nd : {std::pair<std::int64_t, std::int64_t>{1, 1}, {7, 13}, {300, 64}}) {
+    const std::int64_t n = nd.first;
+    const std::int64_t d = nd.second;
+    for (const Metric metric : {Metric::InnerProduct, Metric::Cosine}) {
+      for (const DType storage : {DType::F32, DType::F16}) {
+        const std::uint64_t seed = 500 + static_cast<std::uint64_t>(n * 3 + d);
+        xmr_test::Rng rng(seed);
+        const std::vector<float> x = xmr_test::random_matrix(rng, n, d);
+        const std::int64_t nq = 5;
+        const std::vector<float> q = xmr_test::random_matrix(rng, nq, d);
+        const std::vector<std::int64_t> ids = xmr_test::random_ids(rng, n, 10, 3);
+        DenseIndex index({.dim = d, .metric = metric, .storage = storage});
+        index.add(MatrixView<const float>(x.data(), n, d), ids);
+        const Reference ref = xmr_test::make_reference(
+            xmr_test::exact_values(MatrixView<const float>(x.data(), n, d)), ids,
+            xmr_test::exact_values(MatrixView<const float>(q.data(), nq, d)), d, metric, storage);
+        // C = 9 candidates per query, in stride 11: random items (repeats allowed) and a -1.
+        const std::int64_t c = 9;
+        const std::int64_t stride = 11;
+        std::vector<std::int64_t> cand(static_cast<std::size_t>(nq * stride), 12345);
+        std::vector<std::int64_t> item(static_cast<std::size_t>(nq * c));
+        for (std::int64_t i = 0; i < nq; ++i) {
+          for (std::int64_t j = 0; j < c; ++j) {
+            const std::int64_t it = j == 4 ? -1 : rng.uniform_int(0, n - 1);
+            item[static_cast<std::size_t>(i * c + j)] = it;
+            cand[static_cast<std::size_t>(i * stride + j)] = it < 0 ? -1 : ids[static_cast<std::size_t>(it)];
+          }
+        }
+        std::vector<float> out(static_cast<std::size_t>(nq * stride), 7.0f);
+        index.rescore(MatrixView<const float>(q.data(), nq, d),
+                      MatrixView<const std::int64_t>(cand.data(), nq, c, stride),
+                      MatrixView<float>(out.data(), nq, c, stride));
+        const std::string ctx = std::string("seed ") + std::to_string(seed) + ", " + xmr::to_string(metric) + ", " +
+                                xmr::to_string(storage);
+        for (std::int64_t i = 0; i < nq; ++i) {
+          for (std::int64_t j = 0; j < c; ++j) {
+            const float got = out[static_cast<std::size_t>(i * stride + j)];
+            const std::int64_t it = item[static_cast<std::size_t>(i * c + j)];
+            if (it < 0) {
+              EXPECT_EQ(got, -std::numeric_limits<float>::infinity()) << ctx;
+            } else {
+              // Accumulated in double, rounded once: within a few ulps of |q| |x|.
+              EXPECT_NEAR(got, ref.score(i, it), 4 * 0x1.0p-24 * ref.scale[static_cast<std::size_t>(i)])
+                  << ctx << ", query " << i << ", slot " << j;
+            }
+          }
+          for (std::int64_t j = c; j < stride; ++j) EXPECT_EQ(out[static_cast<std::size_t>(i * stride + j)], 7.0f);
+        }
+        // The ids search() returns, rescored, give search()'s scores within its fp32 tolerance.
+        const xmr::SearchResult r = index.search(MatrixView<const float>(q.data(), nq, d), std::min<std::int64_t>(n, 4),
+                                                 {.device = Device::Cpu});
+        std::vector<float> again(r.scores.size());
+        index.rescore(MatrixView<const float>(q.data(), nq, d), MatrixView<const std::int64_t>(r.ids.data(), nq, r.k),
+                      MatrixView<float>(again.data(), nq, r.k));
+        for (std::size_t i = 0; i < again.size(); ++i) {
+          const auto qi = static_cast<std::size_t>(i / static_cast<std::size_t>(r.k));
+          EXPECT_NEAR(again[i], r.scores[i], xmr_test::accumulation_tolerance(d) * ref.scale[qi]) << ctx;
+        }
+        // fp16 queries: exactly the float queries of the same values.
+        const std::vector<xmr::half> qh = xmr_test::to_half(q);
+        std::vector<float> qh_as_float(qh.size());
+        for (std::size_t i = 0; i < qh.size(); ++i) qh_as_float[i] = xmr::to_float(qh[i]);
+        std::vector<float> from_half(r.scores.size());
+        std::vector<float> from_float(r.scores.size());
+        const MatrixView<const std::int64_t> rids(r.ids.data(), nq, r.k);
+        index.rescore(MatrixView<const xmr::half>(qh.data(), nq, d), rids,
+                      MatrixView<float>(from_half.data(), nq, r.k));
+        index.rescore(MatrixView<const float>(qh_as_float.data(), nq, d), rids,
+                      MatrixView<float>(from_float.data(), nq, r.k));
+        EXPECT_EQ(from_half, from_float) << ctx;
+      }
+    }
+  }
+}
+
+TEST(DenseRescore, BadInputsChangeNothing) {
+  xmr_test::Rng rng(3);
+  const std::vector<float> x = xmr_test::random_matrix(rng, 20, 4);
+  DenseIndex index({.dim = 4});
+  index.add(MatrixView<const float>(x.data(), 20, 4));
+  const std::vector<float> q = xmr_test::random_matrix(rng, 2, 4);
+  std::vector<std::int64_t> cand = {0, 1, 2, 3, 19, 999};
+  std::vector<float> out(6);
+  const MatrixView<const float> qv(q.data(), 2, 4);
+  EXPECT_XMR_ERROR(
+      index.rescore(qv, MatrixView<const std::int64_t>(cand.data(), 2, 3), MatrixView<float>(out.data(), 2, 3)),
+      xmr::ErrorCode::InvalidArgument, "candidates[1][2] (= 999) is not in the index");
+  EXPECT_XMR_ERROR(
+      index.rescore(qv, MatrixView<const std::int64_t>(cand.data(), 3, 2), MatrixView<float>(out.data(), 3, 2)),
+      xmr::ErrorCode::InvalidArgument, "candidates.rows() (= 3) must equal queries.rows() (= 2)");
+  EXPECT_XMR_ERROR(
+      index.rescore(qv, MatrixView<const std::int64_t>(cand.data(), 2, 3), MatrixView<float>(out.data(), 2, 2)),
+      xmr::ErrorCode::InvalidArgument, "out_scores");
+  std::vector<float> nan_q = q;
+  nan_q[5] = std::numeric_limits<float>::quiet_NaN();
+  cand[5] = 5;
+  EXPECT_XMR_ERROR(
+      index.rescore(MatrixView<const float>(nan_q.data(), 2, 4), MatrixView<const std::int64_t>(cand.data(), 2, 3),
+                    MatrixView<float>(out.data(), 2, 3)),
+      xmr::ErrorCode::InvalidArgument, "queries");
+  EXPECT_EQ(index.size(), 20);
+  // Zero queries or zero candidates: nothing to do.
+  index.rescore(MatrixView<const float>(q.data(), 0, 4), MatrixView<const std::int64_t>(cand.data(), 0, 3),
+                MatrixView<float>(out.data(), 0, 3));
+  index.rescore(qv, MatrixView<const std::int64_t>(cand.data(), 2, 0), MatrixView<float>(out.data(), 2, 0));
 }
 
 TEST(DenseIds, SequentialIdsFollowTheLargestId) {

@@ -119,6 +119,7 @@ template void check_input_view(const MatrixView<const half>&, const char*, std::
 template void check_output_view(const MatrixView<std::int64_t>&, const char*, std::int64_t, std::int64_t);
 template void check_output_view(const MatrixView<float>&, const char*, std::int64_t, std::int64_t);
 template void check_input_view(const MatrixView<const std::uint8_t>&, const char*, std::int64_t);
+template void check_input_view(const MatrixView<const std::int64_t>&, const char*, std::int64_t);
 template void check_output_view(const MatrixView<std::int32_t>&, const char*, std::int64_t, std::int64_t);
 template void check_output_view(const MatrixView<std::uint8_t>&, const char*, std::int64_t, std::int64_t);
 template void prepare_rows(const MatrixView<const float>&, const char*, Metric, DType, void*);

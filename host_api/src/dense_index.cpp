@@ -2,6 +2,7 @@
 // the backend (which may assume valid inputs). Validation happens before any side effect.
 #include "xmr/dense_index.h"
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -11,6 +12,7 @@
 #include "common/half.h"
 #include "common/host_array.h"
 #include "cpu/dense_cpu.h"
+#include "cpu/rescore.h"
 #include "dense/prepare.h"
 #include "dense/storage.h"
 #include "glue.h"
@@ -54,7 +56,57 @@ struct DenseIndex::Impl {
   template <class T>
   Device search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                 MatrixView<float> out_scores, const SearchOptions& options) const;
+
+  template <class T>
+  void rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
+               MatrixView<float> out_scores) const;
 };
+
+template <class T>
+void DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
+                               MatrixView<float> out_scores) const {
+  const auto s = current();
+  const std::int64_t dim = options.dim;
+  engine::check_input_view(queries, "queries", dim);
+  const std::int64_t nq = queries.rows();
+  const std::int64_t nc = candidates.cols();
+  XMR_EXPECTS(candidates.rows() == nq, "candidates.rows() (= ", candidates.rows(),
+              ") must equal queries.rows() (= ", nq, ")");
+  engine::check_input_view(candidates, "candidates", nc);
+  XMR_EXPECTS(out_scores.rows() == nq && out_scores.cols() == nc, "out_scores (= [", out_scores.rows(), " x ",
+              out_scores.cols(), "]) must be [queries.rows x candidates.cols] = [", nq, " x ", nc, "]");
+  engine::check_output_view(out_scores, "out_scores", nq, nc);
+  if (nq == 0 || nc == 0) return;
+  detail::translate_bad_alloc("DenseIndex::rescore", [&] {
+    // Every id is looked up (and validated) before anything is computed.
+    const std::int64_t* ids = s->id_data();
+    std::vector<std::int64_t> positions(detail::to_size(detail::mul_checked(nq, nc, "candidates.rows x cols")));
+    for (std::int64_t q = 0; q < nq; ++q) {
+      const std::int64_t* row = candidates.row(q);
+      for (std::int64_t j = 0; j < nc; ++j) {
+        const std::int64_t id = row[j];
+        std::int64_t pos = -1;
+        if (id != -1) {
+          const std::int64_t* it = std::lower_bound(ids, ids + s->size, id);
+          XMR_EXPECTS(it != ids + s->size && *it == id, "candidates[", q, "][", j, "] (= ", id,
+                      ") is not in the index");
+          pos = it - ids;
+        }
+        positions[detail::to_size(q * nc + j)] = pos;
+      }
+    }
+    const std::size_t elems = detail::to_size(detail::mul_checked(nq, dim, "queries.rows x dim"));
+    std::vector<float> qf(elems);
+    if (options.storage == DType::F32) {
+      engine::prepare_rows(queries, "queries", options.metric, DType::F32, qf.data());
+    } else {
+      std::vector<std::uint16_t> qh(elems);
+      engine::prepare_rows(queries, "queries", options.metric, DType::F16, qh.data());
+      detail::half_to_float_n(qh.data(), qf.data(), elems);
+    }
+    engine::cpu::rescore(*s, qf.data(), nq, positions.data(), nc, out_scores.data(), out_scores.stride());
+  });
+}
 
 template <class T>
 void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids) {
@@ -191,6 +243,15 @@ Device DenseIndex::search_into(MatrixView<const float> queries, std::int64_t k, 
 Device DenseIndex::search_into(MatrixView<const half> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                                MatrixView<float> out_scores, const SearchOptions& options) const {
   return impl_->search(queries, k, out_ids, out_scores, options);
+}
+
+void DenseIndex::rescore(MatrixView<const float> queries, MatrixView<const std::int64_t> candidates,
+                         MatrixView<float> out_scores) const {
+  impl_->rescore(queries, candidates, out_scores);
+}
+void DenseIndex::rescore(MatrixView<const half> queries, MatrixView<const std::int64_t> candidates,
+                         MatrixView<float> out_scores) const {
+  impl_->rescore(queries, candidates, out_scores);
 }
 
 void DenseIndex::remove(std::span<const std::int64_t> ids) {

@@ -122,6 +122,24 @@ class XMR_API DenseIndex {
   Device search_into(MatrixView<const half> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                      MatrixView<float> out_scores, const SearchOptions& options = {}) const;
 
+  /// Exact scores of given candidates: stage 2 of a shortlist-then-rescore pipeline (candidates
+  /// from a cheaper index, e.g. Hamming codes, re-scored with the stored vectors, as
+  /// binary-quantisation-with-rescoring does), or the scores of any (query, id) pairs.
+  /// \param queries    [Q x D] host memory, fp32 or fp16, validated and prepared as in search
+  ///                   (normalised under cosine, rounded to binary16 for fp16 storage).
+  /// \param candidates [Q x C] ids (any stride >= C); -1 marks an empty slot (score -inf), any
+  ///                   other id must be stored; repeats are allowed. C may be 0.
+  /// \param out_scores [Q x C] (any stride >= C), in candidate order: each the pair's score as
+  ///                   search() defines it, accumulated in double and rounded to float (so it
+  ///                   may differ from search()'s fp32 score in the last bits).
+  /// \throws Error InvalidArgument (shapes, values, an id that is not stored: named with its
+  ///         position and value), OutOfMemory. Runs on the CPU. On error `out_scores` is
+  ///         unspecified; the index is unchanged.
+  void rescore(MatrixView<const float> queries, MatrixView<const std::int64_t> candidates,
+               MatrixView<float> out_scores) const;
+  void rescore(MatrixView<const half> queries, MatrixView<const std::int64_t> candidates,
+               MatrixView<float> out_scores) const;
+
   /// Saves the index (and `extras`) to `path` atomically (xmr/index_file.h): a crash leaves the
   /// old file or the new one. Concurrent adds and removes are not blocked: the file holds the
   /// snapshot current when save began.
