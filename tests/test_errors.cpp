@@ -831,7 +831,7 @@ TEST(Errors, BinarizerPathsAndPointers) {
                         "_" + std::to_string(reinterpret_cast<std::uintptr_t>(&dir)));
   fs::create_directories(dir);
   const std::string d = dir.string();
-  // A directory is not a binariser file: reading fails (EISDIR), and a save cannot replace it.
+  // A directory is not a binariser file: reading refuses it (not a regular file), and a save cannot replace it.
   EXPECT_XMR_ERROR(xmr::Binarizer::load(d), ErrorCode::Io, "cannot read", d);
   EXPECT_XMR_ERROR(xmr::CrossModalBinarizer::load(d), ErrorCode::Io, d);
   EXPECT_XMR_ERROR(xmr::Binarizer::sign(8).save(d), ErrorCode::Io, "cannot", d);

@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <system_error>
@@ -841,41 +839,6 @@ std::vector<BinarizerModel> deserialize(std::span<const std::uint8_t> bytes, con
     in.corrupt("the image and text binarizers have different code lengths (", out[0].bits, " and ", out[1].bits,
                " bits)");
   }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files.
-
-namespace {
-std::string errno_text(int err) {
-  return std::generic_category().message(err);
-}
-}  // namespace
-
-std::vector<std::uint8_t> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  XMR_CHECK(f != nullptr, Io, "cannot open '", path, "' for reading: ", errno_text(errno));
-  std::vector<std::uint8_t> out;
-  std::array<std::uint8_t, 1 << 16> buf{};
-  bool failed = false;
-  int err = 0;
-  try {
-    for (;;) {
-      const std::size_t got = std::fread(buf.data(), 1, buf.size(), f);
-      out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(got));
-      if (got < buf.size()) {
-        failed = std::ferror(f) != 0;
-        err = errno;
-        break;
-      }
-    }
-  } catch (...) {
-    std::fclose(f);
-    throw;
-  }
-  std::fclose(f);
-  XMR_CHECK(!failed, Io, "cannot read '", path, "': ", errno_text(err));
   return out;
 }
 

@@ -55,7 +55,5 @@ std::vector<std::uint8_t> serialize(std::span<const BinarizerModel* const> model
 std::vector<BinarizerModel> deserialize(std::span<const std::uint8_t> bytes, const std::string& source,
                                         std::uint32_t expected_count);
 
-/// Reads a whole file; Io errors name the path. (Writes go through io::write_file_atomic.)
-std::vector<std::uint8_t> read_file(const std::string& path);
 
 }  // namespace xmr::engine

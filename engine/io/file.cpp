@@ -123,6 +123,15 @@ void ReadFile::read(std::uint64_t offset, std::size_t n, void* dst) const {
   }
 }
 
+std::vector<std::uint8_t> read_whole_file(const std::string& path) {
+  const ReadFile file(path);
+  XMR_CHECK(file.size() <= std::numeric_limits<std::size_t>::max(), Io, "cannot read '", path, "': ", file.size(),
+            " bytes exceed the address space");
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(file.size()));
+  file.read(0, out.size(), out.data());
+  return out;
+}
+
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   const ReadFile file(path);  // opens, checks it is a regular file, sizes it
   std::shared_ptr<MappedFile> m(new MappedFile());
@@ -130,11 +139,9 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   if (m->size_ == 0) return m;  // nothing to map; the parser reports the empty file
   XMR_CHECK(m->size_ <= std::numeric_limits<std::size_t>::max(), Io, "cannot map '", path, "': ", m->size_,
             " bytes exceed the address space");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  XMR_CHECK(fd >= 0, Io, "cannot open '", path, "' for mapping: ", errno_text(errno));
-  void* p = ::mmap(nullptr, static_cast<std::size_t>(m->size_), PROT_READ, MAP_PRIVATE, fd, 0);
+  // The mapping keeps the file open after `file` closes its descriptor.
+  void* p = ::mmap(nullptr, static_cast<std::size_t>(m->size_), PROT_READ, MAP_PRIVATE, file.fd(), 0);
   const int err = errno;
-  (void)::close(fd);  // the mapping keeps the file open
   XMR_CHECK(p != MAP_FAILED, Io, "cannot map '", path, "' (", m->size_, " bytes): ", errno_text(err));
   m->data_ = static_cast<const std::uint8_t*>(p);
   m->mapped_ = static_cast<std::size_t>(m->size_);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace xmr::engine::io {
 
@@ -41,6 +42,9 @@ class AtomicFile {
 /// Writes `bytes` as the new version of `path` through an AtomicFile.
 void write_file_atomic(const std::string& path, const void* bytes, std::size_t n);
 
+/// The whole content of `path` (Io errors name it).
+std::vector<std::uint8_t> read_whole_file(const std::string& path);
+
 /// A file opened for positioned reads.
 class ReadFile {
  public:
@@ -51,6 +55,7 @@ class ReadFile {
 
   [[nodiscard]] std::uint64_t size() const { return size_; }
   [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] int fd() const { return fd_; }
   /// Reads exactly `n` bytes at `offset` (the caller checked the range against size()).
   void read(std::uint64_t offset, std::size_t n, void* dst) const;
 

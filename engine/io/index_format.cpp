@@ -263,7 +263,7 @@ class Parser {
     }
   }
 
-  LoadedIndex run(bool verify, bool header_only);
+  LoadedIndex run(bool verify, bool header_only, const HeaderCheck& on_header);
 
  private:
   void check_padding(std::uint64_t from, std::uint64_t to) const;
@@ -294,7 +294,7 @@ void Parser::check_padding(std::uint64_t from, std::uint64_t to) const {
   }
 }
 
-LoadedIndex Parser::run(bool verify, bool header_only) {
+LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_header) {
   LoadedIndex out;
   const std::uint64_t size = src_.size;
   out.file_bytes = size;
@@ -463,6 +463,7 @@ LoadedIndex Parser::run(bool verify, bool header_only) {
     out.num_classes = static_cast<std::int64_t>(classes);
   }
   if (bin_s != nullptr && bin_s->length == 0) corrupt("BINARIZER: empty section");
+  if (on_header) on_header(out);
   if (header_only) return out;
 
   // The data. Ids and rows go in place when the source may be borrowed, else into new arrays.
@@ -535,8 +536,8 @@ LoadedIndex Parser::run(bool verify, bool header_only) {
 
 }  // namespace
 
-LoadedIndex read_index(const Source& src, bool verify, bool header_only) {
-  return Parser(src).run(verify, header_only);
+LoadedIndex read_index(const Source& src, bool verify, bool header_only, const HeaderCheck& on_header) {
+  return Parser(src).run(verify, header_only, on_header);
 }
 
 }  // namespace xmr::engine::io

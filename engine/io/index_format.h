@@ -77,11 +77,15 @@ struct LoadedIndex {
   std::vector<std::uint8_t> binarizer;
 };
 
+/// Called with the validated header (parameters, sections; no data yet) before anything large is
+/// allocated: a caller's own checks (e.g. the index type it expects) throw from here.
+using HeaderCheck = std::function<void(const LoadedIndex& header)>;
+
 /// Reads and validates an index file: header, section table and parameters always (before any
-/// allocation); with `header_only` stops there. Otherwise reads every section; `verify` checks
-/// the sections' checksums and values (ids strictly ascending, rows finite, label padding bits
-/// zero) — without it only the ids are checked. Every failure is CorruptData (or Io from the
-/// source) starting with `src.name`.
-LoadedIndex read_index(const Source& src, bool verify, bool header_only);
+/// allocation), then `on_header` (when set); with `header_only` stops there. Otherwise reads every
+/// section; `verify` checks the sections' checksums and values (ids strictly ascending, rows
+/// finite, label padding bits zero) — without it only the ids are checked. Every failure is
+/// CorruptData (or Io from the source) starting with `src.name`.
+LoadedIndex read_index(const Source& src, bool verify, bool header_only, const HeaderCheck& on_header = {});
 
 }  // namespace xmr::engine::io

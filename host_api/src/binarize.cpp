@@ -190,7 +190,7 @@ void Binarizer::save(const std::string& path) const {
 
 Binarizer Binarizer::load(const std::string& path) {
   return detail::translate_bad_alloc("Binarizer::load", [&] {
-    const std::vector<std::uint8_t> bytes = engine::read_file(path);
+    const std::vector<std::uint8_t> bytes = engine::io::read_whole_file(path);
     return BinarizerAccess::make(std::move(engine::deserialize(bytes, "binarizer file '" + path + "'", 1).front()));
   });
 }
@@ -226,7 +226,7 @@ void CrossModalBinarizer::save(const std::string& path) const {
 
 CrossModalBinarizer CrossModalBinarizer::load(const std::string& path) {
   return detail::translate_bad_alloc("CrossModalBinarizer::load", [&] {
-    const std::vector<std::uint8_t> bytes = engine::read_file(path);
+    const std::vector<std::uint8_t> bytes = engine::io::read_whole_file(path);
     return make_pair(engine::deserialize(bytes, "binarizer file '" + path + "'", 2));
   });
 }

@@ -291,12 +291,8 @@ BinaryIndex BinaryIndex::Impl::adopt(engine::io::LoadedIndex&& loaded, const Loa
   o.device = detail::loaded_device(options, loaded);
   BinaryIndex index(o);  // validates the options once more
   index.impl_ = std::make_unique<Impl>(o, std::move(loaded.snapshot));
-  // Only an explicit request uploads: a file saved with default device Gpu still loads on a
-  // machine without one (its searches then need a device override, as for any Gpu index there).
-  if (options.device == Device::Gpu) {
-    Resources& res = options.resources != nullptr ? *options.resources : detail::thread_default_resources();
-    (void)detail::resolve_device(Device::Gpu, res);  // Unavailable without a usable GPU
-    engine::gpu::binary_upload(*index.impl_->current(), index.impl_->mirrors, res);
+  if (Resources* res = detail::upload_resources(options)) {
+    engine::gpu::binary_upload(*index.impl_->current(), index.impl_->mirrors, *res);
   }
   return index;
 }
@@ -310,20 +306,16 @@ std::vector<std::uint8_t> BinaryIndex::to_bytes(const IndexExtras& extras) const
 }
 
 BinaryIndex BinaryIndex::load(const std::string& path, const LoadOptions& options, IndexExtras* extras) {
-  IndexExtras got;
-  BinaryIndex index = Impl::adopt(
-      detail::load_index_file(path, options, engine::io::IndexKind::Binary, extras ? &got : nullptr), options);
-  if (extras != nullptr) *extras = std::move(got);
-  return index;
+  return detail::load_and_adopt<BinaryIndex>(
+      [&](IndexExtras* got) { return detail::load_index_file(path, options, engine::io::IndexKind::Binary, got); },
+      options, extras);
 }
 
 BinaryIndex BinaryIndex::from_bytes(std::span<const std::uint8_t> bytes, const LoadOptions& options,
                                     IndexExtras* extras) {
-  IndexExtras got;
-  BinaryIndex index = Impl::adopt(
-      detail::load_index_bytes(bytes, options, engine::io::IndexKind::Binary, extras ? &got : nullptr), options);
-  if (extras != nullptr) *extras = std::move(got);
-  return index;
+  return detail::load_and_adopt<BinaryIndex>(
+      [&](IndexExtras* got) { return detail::load_index_bytes(bytes, options, engine::io::IndexKind::Binary, got); },
+      options, extras);
 }
 
 }  // namespace xmr

@@ -322,12 +322,8 @@ DenseIndex DenseIndex::Impl::adopt(engine::io::LoadedIndex&& loaded, const LoadO
   o.device = detail::loaded_device(options, loaded);
   DenseIndex index(o);  // validates the options once more
   index.impl_ = std::make_unique<Impl>(o, std::move(loaded.snapshot));
-  // Only an explicit request uploads: a file saved with default device Gpu still loads on a
-  // machine without one (its searches then need a device override, as for any Gpu index there).
-  if (options.device == Device::Gpu) {
-    Resources& res = options.resources != nullptr ? *options.resources : detail::thread_default_resources();
-    (void)detail::resolve_device(Device::Gpu, res);  // Unavailable without a usable GPU
-    engine::gpu::dense_upload(*index.impl_->current(), index.impl_->mirrors, res);
+  if (Resources* res = detail::upload_resources(options)) {
+    engine::gpu::dense_upload(*index.impl_->current(), index.impl_->mirrors, *res);
   }
   return index;
 }
@@ -341,20 +337,16 @@ std::vector<std::uint8_t> DenseIndex::to_bytes(const IndexExtras& extras) const 
 }
 
 DenseIndex DenseIndex::load(const std::string& path, const LoadOptions& options, IndexExtras* extras) {
-  IndexExtras got;
-  DenseIndex index = Impl::adopt(
-      detail::load_index_file(path, options, engine::io::IndexKind::Dense, extras ? &got : nullptr), options);
-  if (extras != nullptr) *extras = std::move(got);
-  return index;
+  return detail::load_and_adopt<DenseIndex>(
+      [&](IndexExtras* got) { return detail::load_index_file(path, options, engine::io::IndexKind::Dense, got); },
+      options, extras);
 }
 
 DenseIndex DenseIndex::from_bytes(std::span<const std::uint8_t> bytes, const LoadOptions& options,
                                   IndexExtras* extras) {
-  IndexExtras got;
-  DenseIndex index = Impl::adopt(
-      detail::load_index_bytes(bytes, options, engine::io::IndexKind::Dense, extras ? &got : nullptr), options);
-  if (extras != nullptr) *extras = std::move(got);
-  return index;
+  return detail::load_and_adopt<DenseIndex>(
+      [&](IndexExtras* got) { return detail::load_index_bytes(bytes, options, engine::io::IndexKind::Dense, got); },
+      options, extras);
 }
 
 }  // namespace xmr

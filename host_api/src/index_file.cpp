@@ -74,10 +74,10 @@ void write_with_extras(const engine::io::IndexParams& params, const engine::Dens
   engine::io::write_index(sink, params, snap, att);
 }
 
-void fill_extras(const engine::io::LoadedIndex& loaded, const std::string& source, IndexExtras* extras) {
+void fill_extras(engine::io::LoadedIndex& loaded, const std::string& source, IndexExtras* extras) {
   if (extras == nullptr) return;
   IndexExtras out;
-  if (loaded.num_classes > 0) out.labels = Labels{loaded.num_classes, loaded.labels};
+  if (loaded.num_classes > 0) out.labels = Labels{loaded.num_classes, std::move(loaded.labels)};
   if (!loaded.binarizer.empty()) {
     const std::span<const std::uint8_t> b = loaded.binarizer;
     // A binariser file says how many binarisers it holds at offset 12 (docs/binarize.md).
@@ -119,9 +119,10 @@ engine::io::LoadedIndex load_from(const engine::io::Source& src, const LoadOptio
   XMR_EXPECTS(!options.device || *options.device == Device::Auto || *options.device == Device::Cpu ||
                   *options.device == Device::Gpu,
               "options.device (= ", options.device ? static_cast<int>(*options.device) : 0, ") is not a Device value");
-  // The header first: a file of the wrong kind is rejected before its data is read.
-  check_kind(engine::io::read_index(src, false, true), expected, src.name);
-  engine::io::LoadedIndex loaded = engine::io::read_index(src, options.verify, false);
+  // A file of the wrong kind is rejected after its header, before its data is read.
+  engine::io::LoadedIndex loaded =
+      engine::io::read_index(src, options.verify, false,
+                             [&](const engine::io::LoadedIndex& header) { check_kind(header, expected, src.name); });
   fill_extras(loaded, src.name, extras);
   return loaded;
 }
@@ -234,6 +235,13 @@ engine::io::LoadedIndex load_index_bytes(std::span<const std::uint8_t> bytes, co
 
 Device loaded_device(const LoadOptions& options, const engine::io::LoadedIndex& loaded) {
   return options.device ? *options.device : loaded.params.device;
+}
+
+Resources* upload_resources(const LoadOptions& options) {
+  if (options.device != Device::Gpu) return nullptr;
+  Resources& res = options.resources != nullptr ? *options.resources : thread_default_resources();
+  (void)resolve_device(Device::Gpu, res);  // Unavailable without a usable GPU
+  return &res;
 }
 
 }  // namespace detail

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dense/storage.h"
@@ -30,5 +31,20 @@ engine::io::LoadedIndex load_index_bytes(std::span<const std::uint8_t> bytes, co
 
 /// The default device of a loaded index: `options.device` or the saved one; validated.
 Device loaded_device(const LoadOptions& options, const engine::io::LoadedIndex& loaded);
+
+/// The Resources a load uploads the index with when `options.device` is Gpu (options.resources,
+/// or the calling thread's default; Unavailable when its GPU is not usable), else null: a saved
+/// default device of Gpu alone uploads nothing, so such a file loads on any machine.
+Resources* upload_resources(const LoadOptions& options);
+
+/// `Index::Impl::adopt` of what `read(extras or null)` loads (load_index_file / _bytes); `*extras`
+/// is assigned only once the whole load has succeeded.
+template <class Index, class Read>
+Index load_and_adopt(const Read& read, const LoadOptions& options, IndexExtras* extras) {
+  IndexExtras got;
+  Index index = Index::Impl::adopt(read(extras != nullptr ? &got : nullptr), options);
+  if (extras != nullptr) *extras = std::move(got);
+  return index;
+}
 
 }  // namespace xmr::detail
