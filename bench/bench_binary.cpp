@@ -485,62 +485,33 @@ class Engine {
 
 class XmrEngine final : public Engine {
  public:
-  XmrEngine(std::string name, xmr::Device device) : name_(std::move(name)), device_(device) {}
-
-  ~XmrEngine() override {
-    // The index and the Resources go before the stream they borrow.
-    index_.reset();
-    resources_.reset();
-  }
-  XmrEngine(const XmrEngine&) = delete;
-  XmrEngine& operator=(const XmrEngine&) = delete;
+  XmrEngine(std::string name, xmr::Device device) : name_(std::move(name)), dev_(device) {}
 
   [[nodiscard]] std::string name() const override { return name_; }
-  [[nodiscard]] bool on_gpu() const override { return device_ == xmr::Device::Gpu; }
-  [[nodiscard]] double last_device_seconds() const override { return last_device_s_; }
-  [[nodiscard]] std::string unavailable() const override {
-    if (on_gpu() && xmr::gpu_count() == 0) return "no GPU: " + xmr::device_summary();
-    return {};
-  }
+  [[nodiscard]] bool on_gpu() const override { return dev_.on_gpu(); }
+  [[nodiscard]] double last_device_seconds() const override { return dev_.last_device_seconds(); }
+  [[nodiscard]] std::string unavailable() const override { return dev_.unavailable(); }
 
   void build(const std::uint8_t* codes, std::int64_t n, std::int64_t bits) override {
     bytes_ = bits / 8;
-    if (on_gpu()) {
-      CUstream_st* stream = nullptr;
-#ifdef XMR_BENCH_HAVE_CUDA
-      timer_.create();
-      stream = timer_.stream();
-#endif
-      resources_ = std::make_unique<xmr::Resources>(0, stream);
-    }
-    index_ = std::make_unique<xmr::BinaryIndex>(xmr::BinaryIndexOptions{.bits = bits, .device = device_});
+    dev_.prepare();
+    index_ = std::make_unique<xmr::BinaryIndex>(xmr::BinaryIndexOptions{.bits = bits, .device = dev_.device()});
     index_->add(xmr::MatrixView<const std::uint8_t>(codes, n, bytes_));
   }
 
   void search(const std::uint8_t* queries, std::int64_t nq, std::int64_t k, std::int64_t* ids,
               std::int32_t* distances) override {
-    const xmr::SearchOptions options{.device = device_, .resources = resources_.get()};
-#ifdef XMR_BENCH_HAVE_CUDA
-    if (on_gpu()) timer_.start();
-#endif
-    index_->search_into(xmr::MatrixView<const std::uint8_t>(queries, nq, bytes_), k,
-                        xmr::MatrixView<std::int64_t>(ids, nq, k), xmr::MatrixView<std::int32_t>(distances, nq, k),
-                        options);
-#ifdef XMR_BENCH_HAVE_CUDA
-    // search_into is synchronous; the stop event follows all of its work on the stream.
-    if (on_gpu()) last_device_s_ = timer_.stop();
-#endif
+    dev_.timed([&] {
+      index_->search_into(xmr::MatrixView<const std::uint8_t>(queries, nq, bytes_), k,
+                          xmr::MatrixView<std::int64_t>(ids, nq, k), xmr::MatrixView<std::int32_t>(distances, nq, k),
+                          dev_.options());
+    });
   }
 
  private:
-#ifdef XMR_BENCH_HAVE_CUDA
-  xmr::bench::CudaEventTimer timer_;  // outlives index_ and resources_, which borrow its stream
-#endif
   std::string name_;
-  xmr::Device device_;
+  xmr::bench::XmrBenchDevice dev_;  // outlives index_, which may use its Resources
   std::int64_t bytes_ = 0;
-  double last_device_s_ = -1.0;
-  std::unique_ptr<xmr::Resources> resources_;
   std::unique_ptr<xmr::BinaryIndex> index_;
 };
 

@@ -161,4 +161,19 @@ double CudaEventTimer::stop() {
 
 #endif  // XMR_BENCH_HAVE_CUDA
 
+std::string XmrBenchDevice::unavailable() const {
+  if (on_gpu() && xmr::gpu_count() == 0) return "no GPU: " + xmr::device_summary();
+  return {};
+}
+
+void XmrBenchDevice::prepare() {
+  if (!on_gpu()) return;
+  CUstream_st* stream = nullptr;
+#ifdef XMR_BENCH_HAVE_CUDA
+  timer_.create();
+  stream = timer_.stream();
+#endif
+  resources_ = std::make_unique<xmr::Resources>(0, stream);
+}
+
 }  // namespace xmr::bench

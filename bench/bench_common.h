@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "xmr/xmr.h"
+
 #ifdef XMR_BENCH_HAVE_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -142,5 +144,46 @@ class CudaEventTimer {
 };
 
 #endif  // XMR_BENCH_HAVE_CUDA
+
+/// The device side of an xmr engine in a benchmark: for a GPU engine, a Resources that borrows
+/// the stream of a CUDA-event timer (in a CUDA build), so each search's device time is measured
+/// on the stream it runs on. Declare it before the engine's index: the index goes first, then
+/// the Resources, then the stream they borrow.
+class XmrBenchDevice {
+ public:
+  explicit XmrBenchDevice(xmr::Device device) : device_(device) {}
+
+  [[nodiscard]] bool on_gpu() const { return device_ == xmr::Device::Gpu; }
+  [[nodiscard]] xmr::Device device() const { return device_; }
+  /// Why the engine cannot run here ("" when it can).
+  [[nodiscard]] std::string unavailable() const;
+  /// Before building the index: on a GPU, the timer's stream and a Resources borrowing it.
+  void prepare();
+  [[nodiscard]] xmr::SearchOptions options() const { return {.device = device_, .resources = resources_.get()}; }
+  /// Runs one (synchronous) search; on a GPU with CUDA, records its device time.
+  template <class F>
+  void timed(F&& search) {
+#ifdef XMR_BENCH_HAVE_CUDA
+    if (on_gpu()) timer_.start();
+#endif
+    search();
+#ifdef XMR_BENCH_HAVE_CUDA
+    // The search is synchronous; the stop event follows all of its work on the stream.
+    if (on_gpu()) last_device_s_ = timer_.stop();
+#endif
+  }
+  /// Device time of the last search, seconds; negative when not measured.
+  [[nodiscard]] double last_device_seconds() const {
+    return last_device_s_;
+  }
+
+ private:
+#ifdef XMR_BENCH_HAVE_CUDA
+  CudaEventTimer timer_;  // outlives resources_, which borrows its stream
+#endif
+  xmr::Device device_;
+  double last_device_s_ = -1.0;
+  std::unique_ptr<xmr::Resources> resources_;
+};
 
 }  // namespace xmr::bench

@@ -325,66 +325,36 @@ class Engine {
 class XmrEngine final : public Engine {
  public:
   XmrEngine(std::string name, xmr::Device device, xmr::DType storage, xmr::Metric metric)
-      : name_(std::move(name)), device_(device), storage_(storage), metric_(metric) {}
-
-  ~XmrEngine() override {
-    // The index and the Resources go before the stream they borrow.
-    index_.reset();
-    resources_.reset();
-  }
-  XmrEngine(const XmrEngine&) = delete;
-  XmrEngine& operator=(const XmrEngine&) = delete;
+      : name_(std::move(name)), dev_(device), storage_(storage), metric_(metric) {}
 
   [[nodiscard]] std::string name() const override { return name_; }
-  [[nodiscard]] bool on_gpu() const override { return device_ == xmr::Device::Gpu; }
+  [[nodiscard]] bool on_gpu() const override { return dev_.on_gpu(); }
   [[nodiscard]] std::int64_t element_bytes() const override { return storage_ == xmr::DType::F16 ? 2 : 4; }
   [[nodiscard]] bool rounds_to_half() const override { return storage_ == xmr::DType::F16; }
-  [[nodiscard]] double last_device_seconds() const override { return last_device_s_; }
-
-  [[nodiscard]] std::string unavailable() const override {
-    if (on_gpu() && xmr::gpu_count() == 0) return "no GPU: " + xmr::device_summary();
-    return {};
-  }
+  [[nodiscard]] double last_device_seconds() const override { return dev_.last_device_seconds(); }
+  [[nodiscard]] std::string unavailable() const override { return dev_.unavailable(); }
 
   void build(const float* x, std::int64_t n, std::int64_t d) override {
     dim_ = d;
-    if (on_gpu()) {
-      CUstream_st* stream = nullptr;
-#ifdef XMR_BENCH_HAVE_CUDA
-      timer_.create();
-      stream = timer_.stream();
-#endif
-      resources_ = std::make_unique<xmr::Resources>(0, stream);
-    }
+    dev_.prepare();
     index_ = std::make_unique<xmr::DenseIndex>(
-        xmr::DenseIndexOptions{.dim = d, .metric = metric_, .storage = storage_, .device = device_});
+        xmr::DenseIndexOptions{.dim = d, .metric = metric_, .storage = storage_, .device = dev_.device()});
     index_->add(xmr::MatrixView<const float>(x, n, d));
   }
 
   void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) override {
-    const xmr::SearchOptions options{.device = device_, .resources = resources_.get()};
-#ifdef XMR_BENCH_HAVE_CUDA
-    if (on_gpu()) timer_.start();
-#endif
-    index_->search_into(xmr::MatrixView<const float>(q, nq, dim_), k, xmr::MatrixView<std::int64_t>(ids, nq, k),
-                        xmr::MatrixView<float>(scores, nq, k), options);
-#ifdef XMR_BENCH_HAVE_CUDA
-    // search_into is synchronous; the stop event follows all of its work on the stream.
-    if (on_gpu()) last_device_s_ = timer_.stop();
-#endif
+    dev_.timed([&] {
+      index_->search_into(xmr::MatrixView<const float>(q, nq, dim_), k, xmr::MatrixView<std::int64_t>(ids, nq, k),
+                          xmr::MatrixView<float>(scores, nq, k), dev_.options());
+    });
   }
 
  private:
-#ifdef XMR_BENCH_HAVE_CUDA
-  xmr::bench::CudaEventTimer timer_;  // outlives index_ and resources_, which borrow its stream
-#endif
   std::string name_;
-  xmr::Device device_;
+  xmr::bench::XmrBenchDevice dev_;  // outlives index_, which may use its Resources
   xmr::DType storage_;
   xmr::Metric metric_;
   std::int64_t dim_ = 0;
-  double last_device_s_ = -1.0;
-  std::unique_ptr<xmr::Resources> resources_;
   std::unique_ptr<xmr::DenseIndex> index_;
 };
 
