@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include "common/check.h"
 #include "common/half.h"
@@ -124,10 +125,19 @@ std::size_t first_nonfinite(const std::byte* data, std::size_t count) {
   return count;
 }
 
+/// A section to write: its bytes in up to two pieces (LABELS is a small header plus the rows).
 struct Pending {
   SectionType type;
-  const std::uint8_t* data;
-  std::uint64_t length;
+  std::span<const std::uint8_t> first;
+  std::span<const std::uint8_t> second = {};
+  [[nodiscard]] std::uint64_t length() const { return first.size() + second.size(); }
+  [[nodiscard]] std::uint64_t checksum() const {
+    XXH3_state_t state;
+    XXH3_64bits_reset(&state);
+    XXH3_64bits_update(&state, first.data(), first.size());
+    XXH3_64bits_update(&state, second.data(), second.size());
+    return XXH3_64bits_digest(&state);
+  }
 };
 
 }  // namespace
@@ -172,21 +182,18 @@ void write_index(const Sink& sink, IndexParams params, const DenseSnapshot& snap
 
   std::array<std::uint8_t, kLabelsHeader> lh{};
   std::vector<Pending> sections = {
-      {SectionType::Params, p.data(), kParamsBytes},
-      {SectionType::Ids, reinterpret_cast<const std::uint8_t*>(snap.id_data()), 8 * n},
-      {SectionType::Rows, reinterpret_cast<const std::uint8_t*>(snap.row_data()), n * row_bytes},
+      {SectionType::Params, p},
+      {SectionType::Ids, {reinterpret_cast<const std::uint8_t*>(snap.id_data()), 8 * n}},
+      {SectionType::Rows, {reinterpret_cast<const std::uint8_t*>(snap.row_data()), n * row_bytes}},
   };
   if (extra.num_classes > 0) {
     const auto label_row = static_cast<std::uint64_t>((extra.num_classes + 7) / 8);
     XMR_INVARIANT(extra.labels.size() == n * label_row);
     put64(lh.data(), static_cast<std::uint64_t>(extra.num_classes));
     put64(lh.data() + 8, label_row);
-    // The labels header and rows are one section: hashed and written as two pieces below.
-    sections.push_back({SectionType::Labels, nullptr, kLabelsHeader + extra.labels.size()});
+    sections.push_back({SectionType::Labels, lh, extra.labels});
   }
-  if (!extra.binarizer.empty()) {
-    sections.push_back({SectionType::Binarizer, extra.binarizer.data(), extra.binarizer.size()});
-  }
+  if (!extra.binarizer.empty()) sections.push_back({SectionType::Binarizer, extra.binarizer});
 
   const auto count = static_cast<std::uint32_t>(sections.size());
   std::vector<std::uint8_t> head(table_end(count));
@@ -199,23 +206,13 @@ void write_index(const Sink& sink, IndexParams params, const DenseSnapshot& snap
   std::uint64_t offset = align_up(head.size());
   for (std::uint32_t i = 0; i < count; ++i) {
     const Pending& s = sections[i];
-    std::uint64_t checksum = 0;
-    if (s.type == SectionType::Labels) {
-      XXH3_state_t state;
-      XXH3_64bits_reset(&state);
-      XXH3_64bits_update(&state, lh.data(), lh.size());
-      XXH3_64bits_update(&state, extra.labels.data(), extra.labels.size());
-      checksum = XXH3_64bits_digest(&state);
-    } else {
-      checksum = hash(s.data, static_cast<std::size_t>(s.length));
-    }
     std::uint8_t* e = head.data() + kFixedHeader + kEntryBytes * i;
     put32(e, static_cast<std::uint32_t>(s.type));
     put32(e + 4, 0);
     put64(e + 8, offset);
-    put64(e + 16, s.length);
-    put64(e + 24, checksum);
-    offset = i + 1 < count ? align_up(offset + s.length) : offset + s.length;
+    put64(e + 16, s.length());
+    put64(e + 24, s.checksum());
+    offset = i + 1 < count ? align_up(offset + s.length()) : offset + s.length();
   }
   put64(head.data() + 24, offset);  // the file size
   put64(head.data() + head.size() - 8, hash(head.data(), head.size() - 8));
@@ -229,12 +226,8 @@ void write_index(const Sink& sink, IndexParams params, const DenseSnapshot& snap
   emit(head.data(), head.size());
   for (const Pending& s : sections) {
     emit(kZeros.data(), align_up(at) - at);
-    if (s.type == SectionType::Labels) {
-      emit(lh.data(), lh.size());
-      emit(extra.labels.data(), extra.labels.size());
-    } else {
-      emit(s.data, s.length);
-    }
+    emit(s.first.data(), s.first.size());
+    emit(s.second.data(), s.second.size());
   }
   XMR_INVARIANT(at == offset);
 }
