@@ -260,19 +260,20 @@ class Parser {
 
  private:
   void check_padding(std::uint64_t from, std::uint64_t to) const;
-  void check_section_checksum(const SectionInfo& s, const void* data) const {
-    const std::uint64_t h = hash(data, static_cast<std::size_t>(s.length));
+  /// Checks section `s`'s checksum over its bytes, given in one piece or, for LABELS, two.
+  void check_section_checksum(const SectionInfo& s, std::span<const std::uint8_t> first,
+                              std::span<const std::uint8_t> second = {}) const {
+    const std::uint64_t h = Pending{s.type, first, second}.checksum();
     if (h != s.checksum) {
       corrupt("checksum mismatch in section ", to_string(s.type), " (bytes ", s.offset, "..", s.offset + s.length,
               "; stored XXH3 0x", std::hex, s.checksum, ", computed 0x", h, std::dec, "): the data is corrupt");
     }
   }
-  /// The section's bytes: in place when the source may be borrowed, else copied into `buffer`.
-  const std::uint8_t* bytes_of(const SectionInfo& s, std::vector<std::uint8_t>& buffer) const {
-    if (src_.memory != nullptr) return src_.memory + s.offset;
-    buffer.resize(static_cast<std::size_t>(s.length));
-    read(s.offset, buffer.size(), buffer.data());
-    return buffer.data();
+  /// The bytes [offset, offset + n) as a new vector.
+  std::vector<std::uint8_t> copy(std::uint64_t offset, std::uint64_t n) const {
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(n));
+    read(offset, out.size(), out.data());
+    return out;
   }
 
   const Source& src_;
@@ -385,7 +386,7 @@ LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_hea
   {
     std::array<std::uint8_t, kParamsBytes> p{};
     read(ps.offset, p.size(), p.data());
-    check_section_checksum(ps, p.data());  // 64 bytes: always checked
+    check_section_checksum(ps, p);  // 64 bytes: always checked
     const std::uint64_t items = get64(p.data());
     const auto dim = static_cast<std::int64_t>(get64(p.data() + 8));
     const std::uint32_t metric = get32(p.data() + 16);
@@ -440,9 +441,9 @@ LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_hea
     if (out.sections[i].type == SectionType::Binarizer) bin_s = &out.sections[i];
   }
   std::uint64_t label_row = 0;
+  std::array<std::uint8_t, kLabelsHeader> lh{};  // LABELS' header, read once
   if (labels_s != nullptr) {
     if (labels_s->length < kLabelsHeader) corrupt("LABELS: length (= ", labels_s->length, ") is below 16");
-    std::array<std::uint8_t, kLabelsHeader> lh{};
     read(labels_s->offset, lh.size(), lh.data());
     const std::uint64_t classes = get64(lh.data());
     label_row = get64(lh.data() + 8);
@@ -478,8 +479,8 @@ LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_hea
     read(rows_s.offset, static_cast<std::size_t>(rows_s.length), snap->rows->get());
   }
   if (verify) {
-    check_section_checksum(ids_s, snap->ids->get());
-    check_section_checksum(rows_s, snap->rows->get());
+    check_section_checksum(ids_s, {reinterpret_cast<const std::uint8_t*>(snap->id_data()), ids_s.length});
+    check_section_checksum(rows_s, {reinterpret_cast<const std::uint8_t*>(snap->row_data()), rows_s.length});
   }
   // Ids: strictly ascending and in range (also without verify: search and removal rely on it).
   const std::int64_t* ids = snap->id_data();
@@ -504,11 +505,9 @@ LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_hea
   }
   out.snapshot = std::move(snap);
 
-  std::vector<std::uint8_t> buffer;
   if (labels_s != nullptr) {
-    const std::uint8_t* l = bytes_of(*labels_s, buffer);
-    if (verify) check_section_checksum(*labels_s, l);
-    out.labels.assign(l + kLabelsHeader, l + labels_s->length);
+    out.labels = copy(labels_s->offset + kLabelsHeader, labels_s->length - kLabelsHeader);
+    if (verify) check_section_checksum(*labels_s, lh, out.labels);
     const std::uint64_t tail_bits = static_cast<std::uint64_t>(out.num_classes) % 8;
     if (tail_bits != 0) {
       const auto mask = static_cast<std::uint8_t>(0xFFu << tail_bits);
@@ -520,9 +519,8 @@ LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_hea
     }
   }
   if (bin_s != nullptr) {
-    const std::uint8_t* b = bytes_of(*bin_s, buffer);
-    if (verify) check_section_checksum(*bin_s, b);
-    out.binarizer.assign(b, b + bin_s->length);
+    out.binarizer = copy(bin_s->offset, bin_s->length);
+    if (verify) check_section_checksum(*bin_s, out.binarizer);
   }
   return out;
 }
