@@ -49,7 +49,6 @@ constexpr std::uint64_t kAlign = 64;
 constexpr std::uint64_t kParamsBytes = 64;
 constexpr std::uint64_t kLabelsHeader = 16;
 constexpr std::uint32_t kMaxSections = 5;
-constexpr std::int64_t kMaxClasses = std::int64_t{1} << 24;
 constexpr std::int64_t kMaxDim = std::numeric_limits<std::int32_t>::max();
 
 // Stable codes in PARAMS (independent of the C++ enum values).
@@ -447,8 +446,8 @@ LoadedIndex Parser::run(bool verify, bool header_only, const HeaderCheck& on_hea
     read(labels_s->offset, lh.size(), lh.data());
     const std::uint64_t classes = get64(lh.data());
     label_row = get64(lh.data() + 8);
-    if (classes < 1 || classes > static_cast<std::uint64_t>(kMaxClasses)) {
-      corrupt("LABELS: class count (= ", classes, ") is not in [1, ", kMaxClasses, "]");
+    if (classes < 1 || classes > static_cast<std::uint64_t>(kMaxLabelClasses)) {
+      corrupt("LABELS: class count (= ", classes, ") is not in [1, ", kMaxLabelClasses, "]");
     }
     if (label_row != (classes + 7) / 8) corrupt("LABELS: row bytes (= ", label_row, ") must be ", (classes + 7) / 8);
     if ((labels_s->length - kLabelsHeader) / label_row != n || (labels_s->length - kLabelsHeader) % label_row != 0) {

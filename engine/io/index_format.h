@@ -15,6 +15,8 @@
 namespace xmr::engine::io {
 
 inline constexpr std::uint32_t kIndexFormatVersion = 1;
+/// Most label classes a LABELS section (and xmr::Labels) may have.
+inline constexpr std::int64_t kMaxLabelClasses = std::int64_t{1} << 24;
 
 enum class IndexKind : std::uint32_t { Dense = 1, Binary = 2 };
 const char* to_string(IndexKind kind);

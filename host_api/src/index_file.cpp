@@ -2,7 +2,6 @@
 // format in engine/io.
 #include "index_file.h"
 
-#include <cstring>
 #include <utility>
 
 #include "common/check.h"
@@ -14,11 +13,10 @@ namespace xmr {
 namespace {
 
 using engine::io::IndexKind;
-
-constexpr std::int64_t kMaxClasses = std::int64_t{1} << 24;
+using engine::io::kMaxLabelClasses;
 
 void check_labels(const Labels& labels, std::int64_t size) {
-  XMR_EXPECTS(labels.num_classes >= 1 && labels.num_classes <= kMaxClasses,
+  XMR_EXPECTS(labels.num_classes >= 1 && labels.num_classes <= kMaxLabelClasses,
               "extras.labels.num_classes (= ", labels.num_classes, ") must be in [1, 2^24]");
   const std::int64_t row = labels.row_bytes();
   XMR_EXPECTS(static_cast<std::int64_t>(labels.packed.size()) == detail::mul_checked(size, row, "labels bytes"),
@@ -33,19 +31,20 @@ void check_labels(const Labels& labels, std::int64_t size) {
   }
 }
 
-/// The binariser bytes to store (empty: none), after checking the extras against the index.
-std::vector<std::uint8_t> binarizer_bytes(const IndexExtras& extras, const engine::io::IndexParams& params) {
+/// The binariser bytes to store (empty: none), after checking them against an index of `kind`
+/// and dimension / bits `dim`.
+std::vector<std::uint8_t> binarizer_bytes(const IndexExtras& extras, IndexKind kind, std::int64_t dim) {
   XMR_EXPECTS(!(extras.binarizer && extras.cross_modal_binarizer),
               "extras.binarizer and extras.cross_modal_binarizer are both set: an index file holds at most one");
-  if (params.kind == IndexKind::Binary) {
+  if (kind == IndexKind::Binary) {
     if (extras.binarizer) {
-      XMR_EXPECTS(extras.binarizer->bits() == params.dim, "extras.binarizer.bits() (= ", extras.binarizer->bits(),
-                  ") must equal the index's bits (= ", params.dim, ")");
+      XMR_EXPECTS(extras.binarizer->bits() == dim, "extras.binarizer.bits() (= ", extras.binarizer->bits(),
+                  ") must equal the index's bits (= ", dim, ")");
     }
     if (extras.cross_modal_binarizer) {
-      XMR_EXPECTS(extras.cross_modal_binarizer->image.bits() == params.dim,
+      XMR_EXPECTS(extras.cross_modal_binarizer->image.bits() == dim,
                   "extras.cross_modal_binarizer bits (= ", extras.cross_modal_binarizer->image.bits(),
-                  ") must equal the index's bits (= ", params.dim, ")");
+                  ") must equal the index's bits (= ", dim, ")");
     }
   }
   if (extras.binarizer) return extras.binarizer->to_bytes();
@@ -57,10 +56,7 @@ std::vector<std::uint8_t> binarizer_bytes(const IndexExtras& extras, const engin
 std::vector<std::uint8_t> prepare_extras(const engine::io::IndexParams& params, const engine::DenseSnapshot& snap,
                                          const IndexExtras& extras) {
   if (extras.labels) check_labels(*extras.labels, snap.size);
-  engine::io::IndexParams p = params;
-  p.size = snap.size;
-  p.dim = snap.dim;
-  return binarizer_bytes(extras, p);
+  return binarizer_bytes(extras, params.kind, snap.dim);
 }
 
 void write_with_extras(const engine::io::IndexParams& params, const engine::DenseSnapshot& snap,
@@ -130,7 +126,7 @@ engine::io::LoadedIndex load_from(const engine::io::Source& src, const LoadOptio
 }  // namespace
 
 Labels Labels::from_multi_hot(MatrixView<const std::uint8_t> multi_hot) {
-  XMR_EXPECTS(multi_hot.cols() >= 1 && multi_hot.cols() <= kMaxClasses, "multi_hot.cols() (= ", multi_hot.cols(),
+  XMR_EXPECTS(multi_hot.cols() >= 1 && multi_hot.cols() <= kMaxLabelClasses, "multi_hot.cols() (= ", multi_hot.cols(),
               ") must be in [1, 2^24]");
   XMR_EXPECTS(multi_hot.data() != nullptr || multi_hot.rows() == 0, "multi_hot.data() (= null)");
   return detail::translate_bad_alloc("Labels::from_multi_hot", [&] {
