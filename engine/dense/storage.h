@@ -24,7 +24,6 @@ struct Array {
   explicit Array(std::int64_t cap);
   Array(const T* borrowed, std::int64_t count, std::shared_ptr<const void> keeper);
   [[nodiscard]] T* get() const { return ptr; }
-  [[nodiscard]] bool borrowed() const { return keeper != nullptr; }
 
   detail::HostArray<T> owned;
   std::shared_ptr<const void> keeper;

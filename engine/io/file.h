@@ -30,7 +30,6 @@ class AtomicFile {
   void write(const void* data, std::size_t n);
   /// fsync, rename over the destination, fsync the directory.
   void commit();
-  [[nodiscard]] const std::string& temp_path() const { return temp_; }
 
  private:
   std::string path_;
@@ -54,7 +53,6 @@ class ReadFile {
   ReadFile& operator=(const ReadFile&) = delete;
 
   [[nodiscard]] std::uint64_t size() const { return size_; }
-  [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] int fd() const { return fd_; }
   /// Reads exactly `n` bytes at `offset` (the caller checked the range against size()).
   void read(std::uint64_t offset, std::size_t n, void* dst) const;
