@@ -60,6 +60,26 @@ struct DenseIndex::Impl {
   template <class T>
   void rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
                MatrixView<float> out_scores) const;
+
+  /// Validated queries as a backend takes them (normalised under cosine): fp32 storage, `qf`;
+  /// fp16 storage, rounded to binary16 (on both backends, so both compute the same function)
+  /// in `qh`, and for the CPU also widened to float in `qf`.
+  template <class T>
+  void prepare_queries(const MatrixView<const T>& queries, Device device, std::vector<float>& qf,
+                       std::vector<std::uint16_t>& qh) const {
+    const std::size_t elems = detail::to_size(detail::mul_checked(queries.rows(), options.dim, "queries.rows x dim"));
+    if (options.storage == DType::F32) {
+      qf.resize(elems);
+      engine::prepare_rows(queries, "queries", options.metric, DType::F32, qf.data());
+      return;
+    }
+    qh.resize(elems);
+    engine::prepare_rows(queries, "queries", options.metric, DType::F16, qh.data());
+    if (device == Device::Cpu) {
+      qf.resize(elems);
+      detail::half_to_float_n(qh.data(), qf.data(), elems);
+    }
+  }
 };
 
 template <class T>
@@ -95,15 +115,9 @@ void DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std
         positions[detail::to_size(q * nc + j)] = pos;
       }
     }
-    const std::size_t elems = detail::to_size(detail::mul_checked(nq, dim, "queries.rows x dim"));
-    std::vector<float> qf(elems);
-    if (options.storage == DType::F32) {
-      engine::prepare_rows(queries, "queries", options.metric, DType::F32, qf.data());
-    } else {
-      std::vector<std::uint16_t> qh(elems);
-      engine::prepare_rows(queries, "queries", options.metric, DType::F16, qh.data());
-      detail::half_to_float_n(qh.data(), qf.data(), elems);
-    }
+    std::vector<float> qf;
+    std::vector<std::uint16_t> qh;
+    prepare_queries(queries, Device::Cpu, qf, qh);
     engine::cpu::rescore(*s, qf.data(), nq, positions.data(), nc, out_scores.data(), out_scores.stride());
   });
 }
@@ -132,7 +146,6 @@ template <class T>
 Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                                 MatrixView<float> out_scores, const SearchOptions& opts) const {
   const auto s = current();
-  const std::int64_t dim = options.dim;
   check_search(queries, k, *s);
   const std::int64_t nq = queries.rows();
   engine::check_output_view(out_ids, "out_ids", nq, k);
@@ -142,24 +155,12 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
   if (nq == 0) return device;
 
   return detail::translate_bad_alloc("DenseIndex::search", [&] {
-    const std::size_t elems = detail::to_size(detail::mul_checked(nq, dim, "queries.rows x dim"));
     // Backends select min(k, N) per query; slots past N are padding, filled here.
     const std::int64_t kb = std::min(k, s->size);
     const std::size_t nkeys = detail::to_size(detail::mul_checked(nq, kb, "queries.rows x k"));
     std::vector<float> qf;
     std::vector<std::uint16_t> qh;
-    if (options.storage == DType::F32) {
-      qf.resize(elems);
-      engine::prepare_rows(queries, "queries", options.metric, DType::F32, qf.data());
-    } else {
-      // fp16 storage: queries are rounded to binary16 on both backends.
-      qh.resize(elems);
-      engine::prepare_rows(queries, "queries", options.metric, DType::F16, qh.data());
-      if (device == Device::Cpu) {
-        qf.resize(elems);
-        detail::half_to_float_n(qh.data(), qf.data(), elems);
-      }
-    }
+    prepare_queries(queries, device, qf, qh);
     std::vector<std::uint64_t> keys(nkeys);
     if (device == Device::Cpu) {
       engine::cpu::dense_search(*s, qf.data(), nq, kb, res, keys.data());
