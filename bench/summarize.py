@@ -72,9 +72,9 @@ def best_of(reps):
 
 
 def load(paths):
-    """Returns (contexts, dense rows, check rows, errors, binary rows, binary check rows)."""
+    """Returns (contexts, dense rows, check rows, errors, binary rows, binary check rows, io rows)."""
     contexts, runs, checks, errors = [], {}, {}, []
-    binary_runs, binary_checks = {}, {}
+    binary_runs, binary_checks, io_runs = {}, {}, {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
@@ -103,6 +103,10 @@ def load(paths):
             m = CHECK_RE.match(name)
             if m:
                 checks[(m["pair"], int(m["n"]), int(m["k"]))] = b
+                continue
+            m = IO_RE.match(name)
+            if m:
+                io_runs.setdefault((m["op"], m["engine"], int(m["n"]), int(m["d"])), []).append(b)
     dense = {}
     for key, reps in runs.items():
         best, row = best_of(reps)
@@ -115,7 +119,13 @@ def load(paths):
         row["gpairs"] = best.get("gpairs_per_s")
         row["frac_popcount_peak"] = best.get("frac_popcount_peak")
         binary[key] = row
-    return contexts, dense, checks, errors, binary, binary_checks
+    io = {}
+    for key, reps in io_runs.items():
+        best, row = best_of(reps)
+        row["gbs"] = best.get("bytes_per_second", 0.0) / 1e9
+        row["mb"] = best.get("file_mb")
+        io[key] = row
+    return contexts, dense, checks, errors, binary, binary_checks, io
 
 
 def fmt(v, kind="num"):
@@ -213,28 +223,12 @@ def binary_sections(binary, checks, pairs):
     return out
 
 
-def io_sections(paths):
+def io_sections(best):
     """Markdown lines for bench_io's results (empty when there are none): per operation, every
     engine's time and GB/s, its fraction of the raw limit (write+fsync / pread of the same bytes)
     and its speed relative to FAISS."""
-    runs = {}
-    for path in paths:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        for b in doc.get("benchmarks", []):
-            if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
-                continue
-            m = IO_RE.match(b.get("name", ""))
-            if m:
-                runs.setdefault((m["op"], m["engine"], int(m["n"]), int(m["d"])), []).append(b)
-    if not runs:
+    if not best:
         return []
-    best = {}
-    for key, reps in runs.items():
-        b = min(reps, key=lambda r: r.get("real_time", float("inf")))
-        unit = TO_MS.get(b.get("time_unit", "ns"), 1e-6)
-        best[key] = {"ms": b["real_time"] * unit, "gbs": b.get("bytes_per_second", 0.0) / 1e9,
-                     "mb": b.get("file_mb"), "iters": b.get("iterations")}
     out = ["## Saving and loading index files", ""]
     rows = []
     for (op, engine, n, d) in sorted(best, key=lambda k: (k[2], k[3], k[0] != "save", k[1])):
@@ -244,7 +238,7 @@ def io_sections(paths):
         frac = r["gbs"] / raw["gbs"] if raw and raw["gbs"] and engine != "raw" else None
         vs_faiss = faiss["ms"] / r["ms"] if faiss and r["ms"] and engine not in ("raw", "faiss") else None
         rows.append([f"{op} {engine}", f"{n:,} x {d}", fmt(r["mb"]), fmt(r["ms"]), fmt(r["gbs"]),
-                     fmt(frac, "frac"), fmt(vs_faiss, "ratio"), r["iters"]])
+                     fmt(frac, "frac"), fmt(vs_faiss, "ratio"), r["iterations"]])
     out += table(["operation", "N x D (fp32)", "file MB", "ms", "GB/s", "frac of raw", "vs FAISS",
                   "iters"], rows)
     out.append("")
@@ -265,11 +259,11 @@ def main(argv):
     ap.add_argument("--title", default=None)
     args = ap.parse_args(argv)
 
-    contexts, dense, checks, errors, binary, binary_checks = load(args.json)
+    contexts, dense, checks, errors, binary, binary_checks, io_rows = load(args.json)
     pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_PAIRS
     binary_pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_BINARY_PAIRS
     engines = sorted({e for (e, _, _, _) in dense})
-    io = io_sections(args.json)
+    io = io_sections(io_rows)
     title = args.title
     if title is None and io and not dense and not binary:
         title = "Index files: save and load"
