@@ -46,7 +46,6 @@ struct Data {
   std::int64_t d = 0;
   std::vector<float> vectors;
   std::unique_ptr<xmr::DenseIndex> index;
-  fs::path dir;
   std::string xmr_file;
   std::string raw_file;
   std::string faiss_file;
@@ -56,20 +55,21 @@ struct Data {
 
 Data* g_data = nullptr;
 
-fs::path bench_dir() {
-  const char* env = std::getenv("XMR_BENCH_DIR");
-  fs::path base = env != nullptr && *env != '\0' ? fs::path(env) : fs::temp_directory_path();
-  fs::path dir = base / ("xmr-bench-io-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+/// This process's directory for the files (created on first use, removed at exit by main).
+const fs::path& bench_dir() {
+  static const fs::path dir = [] {
+    const char* env = std::getenv("XMR_BENCH_DIR");
+    const fs::path base = env != nullptr && *env != '\0' ? fs::path(env) : fs::temp_directory_path();
+    fs::path d = base / ("xmr-bench-io-" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
   return dir;
 }
 
 Data& data(std::int64_t n, std::int64_t d) {
   if (g_data != nullptr && g_data->n == n && g_data->d == d) return *g_data;
-  if (g_data != nullptr) {
-    fs::remove_all(g_data->dir);
-    delete g_data;
-  }
+  delete g_data;  // one size at a time: its files are replaced below, a stale FAISS file removed
   g_data = new Data();
   Data& x = *g_data;
   x.n = n;
@@ -78,10 +78,10 @@ Data& data(std::int64_t n, std::int64_t d) {
   x.index = std::make_unique<xmr::DenseIndex>(
       xmr::DenseIndexOptions{.dim = d, .metric = xmr::Metric::InnerProduct, .device = xmr::Device::Cpu});
   x.index->add(xmr::MatrixView<const float>(x.vectors.data(), n, d));
-  x.dir = bench_dir();
-  x.xmr_file = (x.dir / "index.xmr").string();
-  x.raw_file = (x.dir / "raw.bin").string();
-  x.faiss_file = (x.dir / "index.faiss").string();
+  x.xmr_file = (bench_dir() / "index.xmr").string();
+  x.raw_file = (bench_dir() / "raw.bin").string();
+  x.faiss_file = (bench_dir() / "index.faiss").string();
+  fs::remove(x.faiss_file);
   x.index->save(x.xmr_file);
   x.file_bytes = fs::file_size(x.xmr_file);
   return x;
@@ -215,10 +215,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("io_dir", bench_dir().parent_path().string());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  if (g_data != nullptr) {
-    fs::remove_all(g_data->dir);
-    delete g_data;
-  }
+  delete g_data;
   std::error_code ec;
   fs::remove_all(bench_dir(), ec);
   return 0;
