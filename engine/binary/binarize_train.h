@@ -55,5 +55,4 @@ std::vector<std::uint8_t> serialize(std::span<const BinarizerModel* const> model
 std::vector<BinarizerModel> deserialize(std::span<const std::uint8_t> bytes, const std::string& source,
                                         std::uint32_t expected_count);
 
-
 }  // namespace xmr::engine
