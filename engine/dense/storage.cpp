@@ -179,4 +179,25 @@ std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::
   return next;
 }
 
+std::shared_ptr<const DenseSnapshot> gather_rows(const DenseSnapshot& cur, std::span<const std::int64_t> positions) {
+  const auto n = static_cast<std::int64_t>(positions.size());
+  auto next = std::make_shared<DenseSnapshot>(cur);
+  DenseSnapshot& s = *next;
+  s.size = n;
+  s.lineage = new_lineage();
+  allocate(s, std::max<std::int64_t>(n, 1));
+  const std::size_t row_bytes = cur.row_bytes();
+  std::byte* dst = s.rows->get();
+  std::int64_t* dst_ids = s.ids->get();
+  const std::byte* src = cur.row_data();
+  const std::int64_t* src_ids = cur.id_data();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t p = positions[detail::to_size(i)];
+    XMR_INVARIANT(p >= 0 && p < cur.size && (i == 0 || p > positions[detail::to_size(i - 1)]));
+    std::memcpy(dst + detail::to_size(i) * row_bytes, src + detail::to_size(p) * row_bytes, row_bytes);
+    dst_ids[i] = src_ids[p];
+  }
+  return next;
+}
+
 }  // namespace xmr::engine

@@ -78,4 +78,8 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
 std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::span<const std::int64_t> ids,
                                                  const char* ids_name);
 
+/// The snapshot of the rows at `positions` (ascending, each in [0, cur.size)), with their ids:
+/// a subset to search (a filtered search). A new lineage; never shares memory with `cur`.
+std::shared_ptr<const DenseSnapshot> gather_rows(const DenseSnapshot& cur, std::span<const std::int64_t> positions);
+
 }  // namespace xmr::engine

@@ -9,6 +9,7 @@
 
 #include "binary/codes.h"
 #include "binary/hamming_cpu.h"
+#include "binary_index_impl.h"
 #include "common/check.h"
 #include "dense/prepare.h"
 #include "dense/storage.h"
@@ -20,93 +21,9 @@
 namespace xmr {
 
 namespace {
-constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
-constexpr std::uint32_t kNoPos = std::numeric_limits<std::uint32_t>::max();
+constexpr std::int64_t kMaxK = detail::kMaxBinaryK;
+using detail::kNoPos;
 }  // namespace
-
-struct BinaryIndex::Impl {
-  /// An index over a loaded snapshot (load, from_bytes); with device Gpu, its resident copy
-  /// uploaded before it is returned.
-  static BinaryIndex adopt(engine::io::LoadedIndex&& loaded, const LoadOptions& options);
-
-  BinaryIndexOptions options;
-  std::int64_t code_bytes = 0;
-  detail::SnapshotState state;
-  mutable engine::gpu::MirrorCache mirrors;
-
-  Impl(const BinaryIndexOptions& o, std::shared_ptr<const engine::DenseSnapshot> empty)
-      : options(o), code_bytes(o.bits / 8), state(std::move(empty)) {}
-
-  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const { return state.current(); }
-
-  void add(MatrixView<const std::uint8_t> codes, const std::span<const std::int64_t>* ids);
-
-  void check_queries(const MatrixView<const std::uint8_t>& queries, const engine::DenseSnapshot& s) const {
-    engine::check_input_view(queries, "queries", code_bytes);
-    XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add codes before searching");
-  }
-  void check_search(const MatrixView<const std::uint8_t>& queries, std::int64_t k,
-                    const engine::DenseSnapshot& s) const {
-    engine::check_input_view(queries, "queries", code_bytes);
-    XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
-    XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add codes before searching");
-  }
-
-  /// Runs the backend: [nq x kb] distances and row positions (kNoPos past the selected ones).
-  Device run(const engine::DenseSnapshot& s, const MatrixView<const std::uint8_t>& queries, std::int64_t kb,
-             std::int32_t max_distance, const SearchOptions& opts, std::vector<std::int32_t>& dist,
-             std::vector<std::uint32_t>& pos, std::vector<std::int64_t>* within) const {
-    Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
-    const Device device = detail::resolve_device(opts.device.value_or(options.device), res);
-    const std::int64_t nq = queries.rows();
-    if (nq == 0) return device;
-    const std::size_t n = detail::to_size(detail::mul_checked(nq, kb, "queries.rows x k"));
-    dist.resize(n);
-    pos.resize(n);
-    if (within != nullptr) within->resize(detail::to_size(nq));
-    const std::vector<std::uint8_t> q = engine::dense_codes(queries);
-    std::int64_t* w = within != nullptr ? within->data() : nullptr;
-    if (device == Device::Cpu) {
-      engine::cpu::hamming_search(s, q.data(), nq, kb, max_distance, res, dist.data(), pos.data(), w);
-    } else {
-      engine::gpu::binary_search(s, mirrors, q.data(), nq, kb, max_distance, res, dist.data(), pos.data(), w);
-    }
-    return device;
-  }
-
-  Device search(MatrixView<const std::uint8_t> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
-                MatrixView<std::int32_t> out_dist, const SearchOptions& opts) const {
-    const auto s = current();
-    check_search(queries, k, *s);
-    const std::int64_t nq = queries.rows();
-    engine::check_output_view(out_ids, "out_ids", nq, k);
-    engine::check_output_view(out_dist, "out_distances", nq, k);
-    return detail::translate_bad_alloc("BinaryIndex::search", [&] {
-      // Backends select min(k, N) per query; slots past N are padding, filled here.
-      const std::int64_t kb = std::min(k, s->size);
-      std::vector<std::int32_t> dist;
-      std::vector<std::uint32_t> pos;
-      const Device device = run(*s, queries, kb, static_cast<std::int32_t>(options.bits), opts, dist, pos, nullptr);
-      const std::int64_t* ids = s->id_data();
-      for (std::int64_t q = 0; q < nq; ++q) {
-        std::int64_t* oid = out_ids.row(q);
-        std::int32_t* od = out_dist.row(q);
-        for (std::int64_t j = 0; j < k; ++j) {
-          const std::size_t e = detail::to_size(q * kb + j);
-          if (j < kb && pos[e] != kNoPos) {
-            XMR_INVARIANT(static_cast<std::int64_t>(pos[e]) < s->size);
-            oid[j] = ids[pos[e]];
-            od[j] = dist[e];
-          } else {
-            oid[j] = -1;
-            od[j] = kEmptyDistance;
-          }
-        }
-      }
-      return device;
-    });
-  }
-};
 
 void BinaryIndex::Impl::add(MatrixView<const std::uint8_t> codes, const std::span<const std::int64_t>* ids) {
   engine::check_input_view(codes, "codes", code_bytes);
@@ -185,7 +102,7 @@ RangeSearchResult BinaryIndex::range_search(MatrixView<const std::uint8_t> queri
     const std::int64_t kb = std::min(max_results, s->size);
     std::vector<std::int32_t> dist;
     std::vector<std::uint32_t> pos;
-    r.device = impl_->run(*s, queries, kb, radius, options, dist, pos, &r.num_within);
+    r.device = impl_->run(*s, impl_->mirrors, queries, kb, radius, options, dist, pos, &r.num_within);
     r.offsets.assign(detail::to_size(nq + 1), 0);
     for (std::int64_t q = 0; q < nq; ++q) {
       const std::int64_t c = std::min(r.num_within[detail::to_size(q)], kb);

@@ -15,6 +15,7 @@
 #include "cpu/rescore.h"
 #include "dense/prepare.h"
 #include "dense/storage.h"
+#include "dense_index_impl.h"
 #include "glue.h"
 #include "gpu/gpu_api.h"
 #include "index_file.h"
@@ -22,65 +23,6 @@
 #include "snapshot_state.h"
 
 namespace xmr {
-
-namespace {
-constexpr std::int64_t kMaxK = std::numeric_limits<std::int32_t>::max();
-}  // namespace
-
-struct DenseIndex::Impl {
-  /// An index over a loaded snapshot (load, from_bytes); with device Gpu, its resident copy
-  /// uploaded before it is returned.
-  static DenseIndex adopt(engine::io::LoadedIndex&& loaded, const LoadOptions& options);
-
-  DenseIndexOptions options;
-  detail::SnapshotState state;
-  mutable engine::gpu::MirrorCache mirrors;
-
-  Impl(const DenseIndexOptions& o, std::shared_ptr<const engine::DenseSnapshot> empty)
-      : options(o), state(std::move(empty)) {}
-
-  [[nodiscard]] std::shared_ptr<const engine::DenseSnapshot> current() const { return state.current(); }
-
-  /// `ids` null: sequential ids; otherwise exactly vectors.rows() ids are required.
-  template <class T>
-  void add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids);
-
-  /// The checks every search makes before it allocates or computes anything.
-  template <class T>
-  void check_search(const MatrixView<const T>& queries, std::int64_t k, const engine::DenseSnapshot& s) const {
-    engine::check_input_view(queries, "queries", options.dim);
-    XMR_EXPECTS(k >= 1 && k <= kMaxK, "k (= ", k, ") must be in [1, ", kMaxK, "]");
-    XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add vectors before searching");
-  }
-
-  template <class T>
-  Device search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
-                MatrixView<float> out_scores, const SearchOptions& options) const;
-
-  template <class T>
-  void rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
-               MatrixView<float> out_scores) const;
-
-  /// Validated queries as a backend takes them (normalised under cosine): fp32 storage, `qf`;
-  /// fp16 storage, rounded to binary16 (on both backends, so both compute the same function)
-  /// in `qh`, and for the CPU also widened to float in `qf`.
-  template <class T>
-  void prepare_queries(const MatrixView<const T>& queries, Device device, std::vector<float>& qf,
-                       std::vector<std::uint16_t>& qh) const {
-    const std::size_t elems = detail::to_size(detail::mul_checked(queries.rows(), options.dim, "queries.rows x dim"));
-    if (options.storage == DType::F32) {
-      qf.resize(elems);
-      engine::prepare_rows(queries, "queries", options.metric, DType::F32, qf.data());
-      return;
-    }
-    qh.resize(elems);
-    engine::prepare_rows(queries, "queries", options.metric, DType::F16, qh.data());
-    if (device == Device::Cpu) {
-      qf.resize(elems);
-      detail::half_to_float_n(qh.data(), qf.data(), elems);
-    }
-  }
-};
 
 template <class T>
 void DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
@@ -143,9 +85,10 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
 }
 
 template <class T>
-Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
-                                MatrixView<float> out_scores, const SearchOptions& opts) const {
-  const auto s = current();
+Device DenseIndex::Impl::search_snapshot(const engine::DenseSnapshot& snap, engine::gpu::MirrorCache& cache,
+                                         MatrixView<const T> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                                         MatrixView<float> out_scores, const SearchOptions& opts) const {
+  const engine::DenseSnapshot* s = &snap;
   check_search(queries, k, *s);
   const std::int64_t nq = queries.rows();
   engine::check_output_view(out_ids, "out_ids", nq, k);
@@ -167,7 +110,7 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
     } else {
       const void* qp =
           options.storage == DType::F32 ? static_cast<const void*>(qf.data()) : static_cast<const void*>(qh.data());
-      engine::gpu::dense_search(*s, mirrors, qp, nq, kb, res, keys.data());
+      engine::gpu::dense_search(*s, cache, qp, nq, kb, res, keys.data());
     }
     const std::int64_t* ids = s->id_data();
     for (std::int64_t q = 0; q < nq; ++q) {
@@ -190,6 +133,14 @@ Device DenseIndex::Impl::search(MatrixView<const T> queries, std::int64_t k, Mat
     return device;
   });
 }
+
+template Device DenseIndex::Impl::search_snapshot<float>(const engine::DenseSnapshot&, engine::gpu::MirrorCache&,
+                                                         MatrixView<const float>, std::int64_t,
+                                                         MatrixView<std::int64_t>, MatrixView<float>,
+                                                         const SearchOptions&) const;
+template Device DenseIndex::Impl::search_snapshot<half>(const engine::DenseSnapshot&, engine::gpu::MirrorCache&,
+                                                        MatrixView<const half>, std::int64_t, MatrixView<std::int64_t>,
+                                                        MatrixView<float>, const SearchOptions&) const;
 
 DenseIndex::DenseIndex(const DenseIndexOptions& options) {
   XMR_EXPECTS(options.dim >= 1 && options.dim <= std::numeric_limits<std::int32_t>::max(),

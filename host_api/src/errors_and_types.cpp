@@ -16,6 +16,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::Device: return "Device";
     case ErrorCode::Unavailable: return "Unavailable";
     case ErrorCode::Internal: return "Internal";
+    case ErrorCode::Callback: return "Callback";
   }
   return "Unknown";
 }

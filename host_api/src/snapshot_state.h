@@ -54,6 +54,14 @@ class SnapshotState {
     snap_ = std::move(next);
   }
 
+  /// Publishes a snapshot built from current() elsewhere (a Collection's add or remove, which
+  /// builds the snapshots of all its indexes first and then publishes them together).
+  void publish(std::shared_ptr<const engine::DenseSnapshot> next) {
+    std::lock_guard wlock(write_mutex_);
+    std::lock_guard slock(snap_mutex_);
+    snap_ = std::move(next);
+  }
+
  private:
   std::mutex write_mutex_;         // one add at a time
   mutable std::mutex snap_mutex_;  // guards snap_, held only to copy or swap it

@@ -170,6 +170,8 @@ class XMR_API DenseIndex {
   [[nodiscard]] std::vector<std::int64_t> ids() const;
 
   struct Impl;
+  /// Internal state (not part of the stable API).
+  [[nodiscard]] Impl& impl() const noexcept { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -19,6 +19,7 @@ enum class ErrorCode : int {
   Device = 5,           ///< a CUDA or cuBLAS call failed
   Unavailable = 6,      ///< the requested feature or device is not present in this build/machine
   Internal = 7,         ///< a broken internal invariant (a bug in xmr: please report it)
+  Callback = 8,         ///< a caller-supplied callback (a pipeline's scorer) threw or misbehaved
 };
 
 /// Name of a code, e.g. "InvalidArgument".
