@@ -12,6 +12,11 @@
 
 namespace xmr {
 class Resources;
+enum class MultiVectorReduce : int;
+}  // namespace xmr
+
+namespace xmr::engine {
+struct MultiVectorSnapshot;
 }
 
 namespace xmr::engine::gpu {
@@ -63,5 +68,18 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
 /// index straight to the GPU.
 void dense_upload(const DenseSnapshot& snap, MirrorCache& mirrors, Resources& res);
 void binary_upload(const DenseSnapshot& snap, MirrorCache& mirrors, Resources& res);
+
+/// Largest k of the GPU multi-vector search (multi_vector_gpu.cpp: the chunked fast path only).
+inline constexpr std::int64_t kMultiVectorMaxK = 2048;  // == kernels::kFastMaxK (checked there)
+
+/// Exact multi-vector top-k on the GPU of `res` (multi_vector_gpu.cpp). `queries` are prepared
+/// fp32 vectors, dense [query_offsets[num_queries] x dim] host memory; query q owns rows
+/// [query_offsets[q], query_offsets[q + 1]). 1 <= k <= min(snap.size, kMultiVectorMaxK), else
+/// InvalidArgument naming k and the limit. Writes [num_queries x k] selection keys (item
+/// positions), best first, to host memory `out_keys`. `mirrors` holds the resident copy of
+/// the snapshot's vectors (uploaded or extended as needed); use one cache per index.
+void multi_vector_search(const MultiVectorSnapshot& snap, MirrorCache& mirrors, const float* queries,
+                         const std::int64_t* query_offsets, std::int64_t num_queries, std::int64_t k,
+                         MultiVectorReduce reduce, Resources& res, std::uint64_t* out_keys);
 
 }  // namespace xmr::engine::gpu

@@ -28,6 +28,11 @@ void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t,
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
 }
 
+void multi_vector_search(const MultiVectorSnapshot&, MirrorCache&, const float*, const std::int64_t*, std::int64_t,
+                         std::int64_t, MultiVectorReduce, Resources&, std::uint64_t*) {
+  detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
+}
+
 void binary_search(const DenseSnapshot&, MirrorCache&, const std::uint8_t*, std::int64_t, std::int64_t, std::int32_t,
                    Resources&, std::int32_t*, std::uint32_t*, std::int64_t*) {
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");

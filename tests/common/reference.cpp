@@ -297,4 +297,52 @@ double max_relative_error(const ResultView& result, const Reference& ref) {
   return worst;
 }
 
+Reference make_multi_vector_reference(std::span<const double> items, std::span<const std::int64_t> item_offsets,
+                                      std::span<const std::int64_t> ids, std::span<const double> queries,
+                                      std::span<const std::int64_t> query_offsets, std::int64_t dim, xmr::Metric metric,
+                                      bool sum) {
+  const auto d = static_cast<std::size_t>(dim);
+  Reference ref;
+  ref.num_items = static_cast<std::int64_t>(ids.size());
+  ref.num_queries = static_cast<std::int64_t>(query_offsets.size()) - 1;
+  ref.ids.assign(ids.begin(), ids.end());
+  const std::vector<double> x = prepare(items, dim, metric, xmr::DType::F32);
+  const std::vector<double> q = prepare(queries, dim, metric, xmr::DType::F32);
+  auto norm = [&](const std::vector<double>& m, std::int64_t row) {
+    double sq = 0.0;
+    for (std::size_t c = 0; c < d; ++c)
+      sq += m[static_cast<std::size_t>(row) * d + c] * m[static_cast<std::size_t>(row) * d + c];
+    return std::sqrt(sq);
+  };
+  double max_x = 0.0;
+  for (std::int64_t r = 0; r < item_offsets.back(); ++r) max_x = std::max(max_x, norm(x, r));
+  const auto n = static_cast<std::size_t>(ref.num_items);
+  const auto nq = static_cast<std::size_t>(ref.num_queries);
+  ref.scores.resize(nq * n);
+  ref.scale.resize(nq);
+  for (std::size_t qi = 0; qi < nq; ++qi) {
+    double qscale = 0.0;
+    for (std::int64_t a = query_offsets[qi]; a < query_offsets[qi + 1]; ++a) {
+      qscale = sum ? qscale + norm(q, a) : std::max(qscale, norm(q, a));
+    }
+    ref.scale[qi] = qscale * max_x;
+    for (std::size_t i = 0; i < n; ++i) {
+      double total = 0.0;
+      for (std::int64_t a = query_offsets[qi]; a < query_offsets[qi + 1]; ++a) {
+        double best = -std::numeric_limits<double>::infinity();
+        for (std::int64_t b = item_offsets[i]; b < item_offsets[i + 1]; ++b) {
+          double s = 0.0;
+          for (std::size_t c = 0; c < d; ++c) {
+            s += q[static_cast<std::size_t>(a) * d + c] * x[static_cast<std::size_t>(b) * d + c];
+          }
+          best = std::max(best, s);
+        }
+        total = sum ? total + best : (a == query_offsets[qi] ? best : std::max(total, best));
+      }
+      ref.scores[qi * n + i] = total;
+    }
+  }
+  return ref;
+}
+
 }  // namespace xmr_test

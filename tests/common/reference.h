@@ -143,4 +143,21 @@ void expect_bit_equal(const xmr::SearchResult& a, const xmr::SearchResult& b, co
 /// Largest |result score - reference score| / scale[q] over a result (for choosing tolerances).
 double max_relative_error(const ResultView& result, const Reference& ref);
 
+// ----------------------------------------------------------------------------------------------
+// Multi-vector (late-interaction) reference.
+
+/// Reference scores of multi-vector queries against multi-vector items, in double, as
+/// xmr::MultiVectorIndex (fp32 storage) computes them: item i is rows [item_offsets[i],
+/// item_offsets[i + 1]) of `items` ([T x dim], exact input values), query q rows
+/// [query_offsets[q], query_offsets[q + 1]) of `queries`; every vector is prepared as by
+/// prepare() (normalised under cosine, rounded to float); the score is the max over all vector
+/// pairs (`sum` false, MaxSim) or the sum over query vectors of the max over item vectors (`sum`
+/// true, SumMaxSim). scale[q] = max_b |b| * (max_a |a| for MaxSim, sum_a |a| for SumMaxSim), so
+/// accumulation_tolerance(dim) bounds MaxSim's relative error and
+/// accumulation_tolerance(dim + max query vectors) SumMaxSim's (fp32 sum of the maxima).
+Reference make_multi_vector_reference(std::span<const double> items, std::span<const std::int64_t> item_offsets,
+                                      std::span<const std::int64_t> ids, std::span<const double> queries,
+                                      std::span<const std::int64_t> query_offsets, std::int64_t dim, xmr::Metric metric,
+                                      bool sum);
+
 }  // namespace xmr_test

@@ -8,6 +8,7 @@
 #include "xmr/error.h"
 #include "xmr/index_file.h"
 #include "xmr/matrix_view.h"
+#include "xmr/multi_vector_index.h"
 #include "xmr/resources.h"
 #include "xmr/synthetic.h"
 #include "xmr/testing.h"

@@ -1,0 +1,113 @@
+#pragma once
+// Internal state of xmr::MultiVectorIndex (not installed): the snapshot state and the search
+// entry points that other parts of the library (filtered pipeline search) build on.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "common/check.h"
+#include "gpu/gpu_api.h"
+#include "multi_vector/storage.h"
+#include "xmr/multi_vector_index.h"
+
+namespace xmr::detail {
+
+/// The snapshot state of a multi-vector index, as SnapshotState (snapshot_state.h) is for dense
+/// ones: searches copy the current snapshot pointer (the lock is held only for the copy), adds
+/// and removes run one at a time and publish a whole new snapshot, so a search sees the index
+/// before or after a change, never in between, and a failed change publishes nothing.
+class MultiVectorState {
+ public:
+  explicit MultiVectorState(std::shared_ptr<const engine::MultiVectorSnapshot> empty) : snap_(std::move(empty)) {}
+
+  [[nodiscard]] std::shared_ptr<const engine::MultiVectorSnapshot> current() const {
+    std::lock_guard lock(snap_mutex_);
+    return snap_;
+  }
+
+  /// Appends items (prepared fp32 `vectors`, dense, item j = rows [offsets[j], offsets[j + 1]))
+  /// with caller ids, or with sequential ids when `ids` is null, and publishes the result.
+  /// Throws (and publishes nothing) on invalid ids, limits or allocation failure.
+  void append(const float* vectors, std::span<const std::int64_t> offsets, const std::span<const std::int64_t>* ids) {
+    std::lock_guard wlock(write_mutex_);
+    const auto cur = current();
+    std::vector<std::int64_t> seq;
+    std::span<const std::int64_t> id_span;
+    if (ids != nullptr) {
+      id_span = *ids;
+    } else {
+      seq.resize(offsets.size() - 1);
+      engine::sequential_ids(*cur, seq);
+      id_span = seq;
+    }
+    auto next = engine::append_items(*cur, vectors, offsets, id_span, "ids");
+    std::lock_guard slock(snap_mutex_);
+    snap_ = std::move(next);
+  }
+
+  /// Removes the items with `ids` (each stored, none repeated) and publishes the result.
+  void remove(std::span<const std::int64_t> ids) {
+    std::lock_guard wlock(write_mutex_);
+    auto next = engine::remove_items(*current(), ids, "ids");
+    std::lock_guard slock(snap_mutex_);
+    snap_ = std::move(next);
+  }
+
+ private:
+  std::mutex write_mutex_;         // one change at a time
+  mutable std::mutex snap_mutex_;  // guards snap_, held only to copy or swap it
+  std::shared_ptr<const engine::MultiVectorSnapshot> snap_;
+};
+
+}  // namespace xmr::detail
+
+namespace xmr {
+
+struct MultiVectorIndex::Impl {
+  MultiVectorIndexOptions options;
+  detail::MultiVectorState state;
+  /// Device copies of the current snapshot's vectors (one per device).
+  mutable engine::gpu::MirrorCache mirror_cache;
+
+  Impl(const MultiVectorIndexOptions& o, std::shared_ptr<const engine::MultiVectorSnapshot> empty)
+      : options(o), state(std::move(empty)) {}
+
+  [[nodiscard]] std::shared_ptr<const engine::MultiVectorSnapshot> current() const { return state.current(); }
+  /// The index's device-copy cache: pass it to search_snapshot() with snapshots of this index
+  /// (current()) only. A gather_items() subset has a fresh lineage, so it would evict the index's
+  /// copy: pass null for those.
+  [[nodiscard]] engine::gpu::MirrorCache& mirrors() const { return mirror_cache; }
+
+  /// Exact search over `snap` (the current snapshot, or an engine::gather_items() subset of it);
+  /// results carry snap's ids. Validates everything first (queries, k, output views [Q x k],
+  /// options; InvalidArgument naming the argument), resolves the device (options.device, else
+  /// the index's; Auto takes the CPU when min(k, snap.size) exceeds the GPU's largest k), then
+  /// searches. An empty `snap` gives all padding (id -1, score -inf) with no error: the public
+  /// search() rejects an empty index itself. `mirrors`: the device-copy cache for `snap`; null =
+  /// a temporary one (the snapshot is uploaded for this call only). Host buffers; synchronous.
+  Device search_snapshot(const engine::MultiVectorSnapshot& snap, engine::gpu::MirrorCache* mirrors,
+                         const MultiVectorBatch& queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
+                         MatrixView<float> out_scores, const MultiVectorSearchOptions& opts) const;
+
+  /// Shape, offsets and pointer checks of a batch (`name` = "items" or "queries"); values are
+  /// checked when they are prepared.
+  void check_batch(const MultiVectorBatch& batch, const char* name) const;
+  /// The checks of search() before anything is allocated, including a non-empty index.
+  void check_search(const MultiVectorBatch& queries, std::int64_t k, const MultiVectorSearchOptions& opts,
+                    const engine::MultiVectorSnapshot& s) const;
+  /// Validated queries as the backends take them: fp32 vectors (normalised under cosine), dense,
+  /// and their offsets ([Q + 1]; made up for a batch without offsets).
+  void prepare_queries(const MultiVectorBatch& queries, std::vector<float>& vectors,
+                       std::vector<std::int64_t>& offsets) const;
+
+  /// `ids` null: sequential ids.
+  void add(const MultiVectorBatch& items, const std::span<const std::int64_t>* ids);
+  void rescore(const MultiVectorBatch& queries, MatrixView<const std::int64_t> candidates, MatrixView<float> out_scores,
+               MultiVectorReduce reduce) const;
+};
+
+}  // namespace xmr
