@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/half.h"
 #include "dense/prepare.h"
 #include "dense/storage.h"
 #include "glue.h"

@@ -4,11 +4,13 @@
 
 #include "xmr/binarize.h"
 #include "xmr/binary_index.h"
+#include "xmr/collection.h"
 #include "xmr/dense_index.h"
 #include "xmr/error.h"
 #include "xmr/index_file.h"
 #include "xmr/matrix_view.h"
 #include "xmr/multi_vector_index.h"
+#include "xmr/pipeline.h"
 #include "xmr/resources.h"
 #include "xmr/synthetic.h"
 #include "xmr/testing.h"
