@@ -57,6 +57,14 @@ class MultiVectorState {
     snap_ = std::move(next);
   }
 
+  /// Publishes a snapshot built from current() elsewhere (engine::append_items / remove_items
+  /// by a caller that publishes several indexes together, as SnapshotState::publish).
+  void publish(std::shared_ptr<const engine::MultiVectorSnapshot> next) {
+    std::lock_guard wlock(write_mutex_);
+    std::lock_guard slock(snap_mutex_);
+    snap_ = std::move(next);
+  }
+
  private:
   std::mutex write_mutex_;         // one change at a time
   mutable std::mutex snap_mutex_;  // guards snap_, held only to copy or swap it

@@ -65,7 +65,14 @@ struct MultiVectorSearchOptions {
 /// **Computation**: one GEMM over all query vectors and all item vectors of a tile (BLAS on the
 /// CPU, cuBLAS on the GPU), then the segmented max per (query vector, item) and the reduction
 /// per (query, item), fused before the top-k selection; scratch memory is bounded by the
-/// Resources budget.
+/// Resources budget. A tile never splits a query or an item; Resources::set_tile_caps caps the
+/// queries per query tile (max_query_rows) and the item *vectors* per item tile (max_db_rows),
+/// and an item with more vectors than that cap gets a tile of its own. SumMaxSim sums the
+/// per-query-vector maxima in fp32 in ascending query-vector order. A NaN similarity (an fp32
+/// dot product that overflowed) makes its (query, item) score NaN, which ranks last.
+///
+/// **GPU**: k <= 2048 (the chunked selection path); a larger k throws InvalidArgument when the
+/// GPU is requested explicitly, and Device::Auto runs such a search on the CPU.
 ///
 /// **Ids, threads, failures**: as DenseIndex: ids in [0, 2^63 - 2], unique; every member
 /// function may be called concurrently; a failed call changes nothing. At most 2^32 - 2 items
@@ -93,8 +100,9 @@ class XMR_API MultiVectorIndex {
   /// Batch k-NN search of multi-vector queries; see the class comment.
   /// \param queries Q entries of D-dimensional vectors (Q may be 0).
   /// \param k       results per query, >= 1.
-  /// \throws Error InvalidArgument (shape, offsets, values, k, empty index), Unavailable,
-  ///         OutOfMemory, Device.
+  /// \throws Error InvalidArgument (shape, offsets, values, k (also k > 2048 on the GPU), empty
+  ///         index), Unavailable, OutOfMemory (also a query and an item too large for the
+  ///         workspace budget), Device.
   [[nodiscard]] SearchResult search(const MultiVectorBatch& queries, std::int64_t k,
                                     const MultiVectorSearchOptions& options = {}) const;
   /// As search(), into caller [Q x k] host views; returns the device it ran on.
