@@ -721,6 +721,150 @@ TEST_F(CrossModalFixture, BothDirectionsEqualBruteForceAndFindTheirPairs) {
                    ErrorCode::InvalidArgument, "'images'");
 }
 
+TEST_F(PipelineFixture, ListwiseBatchesHoldWholeQueries) {
+  for (const auto& [batch, calls] : std::vector<std::pair<std::int64_t, std::int64_t>>{{50, 5}, {10, 9}, {1000, 1}}) {
+    std::atomic<std::int64_t> partial{0};
+    auto fn = [&](const xmr::PairBatch& p, std::span<float> s) {
+      std::map<std::int64_t, std::int64_t> per_query;
+      for (const std::int64_t r : p.query_rows) ++per_query[r];
+      for (const auto& [row, n] : per_query) partial += n == 20 ? 0 : 1;
+      for (std::size_t i = 0; i < s.size(); ++i) s[i] = p.similarity[i];
+    };
+    const PipelineResult r = xmr::retrieve(
+        c, queries(), {.k = 5, .candidates = 20, .score_fn = fn, .scorer_batch = batch, .listwise = true});
+    EXPECT_EQ(partial.load(), 0) << "batch " << batch;
+    EXPECT_EQ(r.stats.scorer_calls, calls) << "batch " << batch;
+    EXPECT_EQ(r.stats.reranked, nq * 20);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-vector items (late interaction) in the pipeline.
+
+struct MvData {
+  std::int64_t n = 0;
+  std::int64_t dim = 0;
+  std::vector<std::int64_t> ids;
+  std::vector<std::int64_t> offsets;
+  std::vector<float> vectors;
+  std::vector<std::uint8_t> codes;
+  std::vector<std::uint8_t> labels;  // [n x 3]
+};
+
+MvData make_mv(std::uint64_t seed, std::int64_t n, std::int64_t dim, std::int64_t max_vectors) {
+  Rng rng(seed);
+  MvData d;
+  d.n = n;
+  d.dim = dim;
+  d.ids = xmr_test::random_ids(rng, n, 7, 2);
+  d.offsets.push_back(0);
+  for (std::int64_t i = 0; i < n; ++i) d.offsets.push_back(d.offsets.back() + rng.uniform_int(1, max_vectors));
+  d.vectors = xmr_test::random_matrix(rng, d.offsets.back(), dim);
+  d.codes.resize(static_cast<std::size_t>(n * 4));
+  for (auto& b : d.codes) b = static_cast<std::uint8_t>(rng.bits());
+  d.labels.resize(static_cast<std::size_t>(n * 3));
+  for (auto& l : d.labels) l = rng.uniform() < 0.4 ? 1 : 0;
+  return d;
+}
+
+TEST(PipelineMultiVector, ShortlistFilterAndRescoreMatchBruteForce) {
+  const MvData d = make_mv(31, 150, 13, 6);
+  Collection c(CollectionOptions{.name = "mv", .multi_vector_dim = 13, .code_bits = 32, .num_labels = 3});
+  c.add({.ids = d.ids,
+         .vectors = {MatrixView<const float>(d.vectors.data(), d.offsets.back(), 13), d.offsets},
+         .codes = MatrixView<const std::uint8_t>(d.codes.data(), d.n, 4),
+         .labels = MatrixView<const std::uint8_t>(d.labels.data(), d.n, 3)});
+  Rng rng(32);
+  const std::vector<std::int64_t> q_offsets = {0, 1, 3, 7, 8, 10};
+  const std::vector<float> qv = xmr_test::random_matrix(rng, 10, 13);
+  std::vector<std::uint8_t> qc(5 * 4);
+  for (auto& b : qc) b = static_cast<std::uint8_t>(rng.bits());
+  auto ref_over = [&](const std::vector<std::int64_t>& offs, std::int64_t nqv, bool sum, auto keep) {
+    std::vector<double> items;
+    std::vector<std::int64_t> item_offsets{0};
+    std::vector<std::int64_t> ids;
+    for (std::int64_t i = 0; i < d.n; ++i) {
+      if (!keep(i)) continue;
+      const auto a = d.offsets[static_cast<std::size_t>(i)];
+      const auto b = d.offsets[static_cast<std::size_t>(i + 1)];
+      items.insert(items.end(), d.vectors.begin() + a * 13, d.vectors.begin() + b * 13);
+      item_offsets.push_back(item_offsets.back() + (b - a));
+      ids.push_back(d.ids[static_cast<std::size_t>(i)]);
+    }
+    const std::vector<double> q(qv.begin(), qv.begin() + nqv * 13);
+    return xmr_test::make_multi_vector_reference(items, item_offsets, ids, q, offs, 13, Metric::Cosine, sum);
+  };
+  auto all = [](std::int64_t) { return true; };
+  std::vector<std::int64_t> single(11);
+  std::iota(single.begin(), single.end(), 0);
+  for (const bool multi : {true, false}) {
+    Queries q;
+    q.vectors = multi ? xmr::MultiVectorBatch{MatrixView<const float>(qv.data(), 10, 13), q_offsets}
+                      : xmr::MultiVectorBatch{MatrixView<const float>(qv.data(), 10, 13), {}};
+    const std::vector<std::int64_t>& offs = multi ? q_offsets : single;
+    for (const bool sum : {false, true}) {
+      const auto reduce = sum ? xmr::MultiVectorReduce::SumMaxSim : xmr::MultiVectorReduce::MaxSim;
+      const double tol = xmr_test::accumulation_tolerance(sum ? 13 + 4 : 13);
+      const std::string what = std::string(multi ? "multi" : "single") + (sum ? " summax" : " max") + " (seed 31)";
+      const PipelineResult r = xmr::retrieve(
+          c, q, {.k = 10, .candidates = 150, .shortlist = xmr::ShortlistBy::MultiVector, .reduce = reduce});
+      xmr_test::expect_topk_matches(view_of(r), ref_over(offs, 10, sum, all), tol, what);
+      // Filtered (a copy of the passing items is searched).
+      auto keep = [&](std::int64_t i) { return d.labels[static_cast<std::size_t>(i * 3 + 1)] != 0; };
+      const PipelineResult rf = xmr::retrieve(c, q,
+                                              {.k = 10,
+                                               .candidates = 20,
+                                               .shortlist = xmr::ShortlistBy::MultiVector,
+                                               .reduce = reduce,
+                                               .filter = {.any_labels = {1}}});
+      xmr_test::expect_topk_matches(view_of(rf), ref_over(offs, 10, sum, keep), tol, what + " filtered");
+    }
+  }
+  // A Hamming shortlist of everything re-scored by MaxSim is exact MaxSim search.
+  Queries q;
+  q.codes = MatrixView<const std::uint8_t>(qc.data(), 5, 4);
+  q.vectors = {MatrixView<const float>(qv.data(), 10, 13), q_offsets};
+  const PipelineResult r = xmr::retrieve(
+      c, q, {.k = 10, .candidates = 150, .shortlist = xmr::ShortlistBy::Codes, .rescore = xmr::RescoreBy::MultiVector});
+  xmr_test::expect_topk_matches(view_of(r), ref_over(q_offsets, 10, false, all), 2e-7, "codes + max rescore");
+}
+
+TEST(PipelineMultiVector, Blip2StyleCrossModalBothDirections) {
+  // Images: several query-token vectors each (BLIP-2: 32); texts: one feature each.
+  const MvData img = make_mv(41, 60, 16, 8);
+  Rng rng(42);
+  const std::vector<float> txt = xmr_test::random_matrix(rng, 90, 16);
+  Collection images(CollectionOptions{.name = "images", .multi_vector_dim = 16});
+  images.add({.vectors = {MatrixView<const float>(img.vectors.data(), img.offsets.back(), 16), img.offsets}});
+  Collection texts(CollectionOptions{.name = "texts", .dim = 16, .multi_vector_dim = 16});
+  std::vector<std::int64_t> one(91);
+  std::iota(one.begin(), one.end(), 0);
+  texts.add({.embeddings = MatrixView<const float>(txt.data(), 90, 16),
+             .vectors = {MatrixView<const float>(txt.data(), 90, 16), one}});
+  const xmr::CrossModalIndex index(std::move(images), std::move(texts));
+  std::vector<std::int64_t> text_ids(90);
+  std::iota(text_ids.begin(), text_ids.end(), 0);
+  std::vector<std::int64_t> image_ids(60);
+  std::iota(image_ids.begin(), image_ids.end(), 0);
+  const std::vector<double> img_d(img.vectors.begin(), img.vectors.end());
+  const std::vector<double> txt_d(txt.begin(), txt.end());
+  const double tol = 4 * xmr_test::accumulation_tolerance(16);
+  // Text -> image: each text's feature against every image's tokens, max.
+  const PipelineResult t2i = index.search(xmr::Direction::TextToImage, text_ids,
+                                          {.k = 5, .candidates = 60, .shortlist = xmr::ShortlistBy::MultiVector});
+  xmr_test::expect_topk_matches(
+      view_of(t2i),
+      xmr_test::make_multi_vector_reference(img_d, img.offsets, image_ids, txt_d, one, 16, Metric::Cosine, false), tol,
+      "t2i (seed 41)");
+  // Image -> text: each image's tokens against every text, max.
+  const PipelineResult i2t = index.search(xmr::Direction::ImageToText, image_ids,
+                                          {.k = 5, .candidates = 90, .shortlist = xmr::ShortlistBy::MultiVector});
+  xmr_test::expect_topk_matches(
+      view_of(i2t),
+      xmr_test::make_multi_vector_reference(txt_d, one, text_ids, img_d, img.offsets, 16, Metric::Cosine, false), tol,
+      "i2t (seed 41)");
+}
+
 TEST(PipelineGpu, MatchesCpu) {
   if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
   const Data d = make_data(21, 5000, 40, 128, 4, 50);

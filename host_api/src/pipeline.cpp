@@ -509,9 +509,9 @@ void Runner::stage3(Chunk& ch, PipelineStats& st) const {
   if (error) {
     const std::int64_t lo = cuts[detail::to_size(error_batch)];
     const std::int64_t hi = cuts[detail::to_size(error_batch + 1)];
-    const std::string where =
-        detail::concat("scorer failed on batch ", first_batch + error_batch, " (pairs ", lo, "..", hi - 1,
-                       " of query rows ", rows[detail::to_size(lo)], "..", rows[detail::to_size(hi - 1)], "): ");
+    const std::string where = detail::concat("scorer failed on batch ", first_batch + error_batch, " (", hi - lo,
+                                             " pairs of query rows ", rows[detail::to_size(lo)], "..",
+                                             rows[detail::to_size(hi - 1)], "): ");
     try {
       std::rethrow_exception(error);
     } catch (const Error& e) {
