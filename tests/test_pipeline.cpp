@@ -14,6 +14,8 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/expect_error.h"
@@ -249,6 +251,83 @@ TEST(Collection, BadInputNamesTheFieldAndChangesNothing) {
   std::vector<float> vectors;
   std::vector<std::int64_t> offsets;
   EXPECT_XMR_ERROR(c.vectors_of(before, vectors, offsets), ErrorCode::InvalidArgument, "multi_vector_dim = 0");
+}
+
+TEST(Collection, OutOfMemoryAtEveryLargeAllocationChangesNothing) {
+  // Every large host allocation of an add (the staging buffer and arrays of each part), failed
+  // in turn: OutOfMemory, and every part keeps its ids.
+  const Data d = make_data(5, 30, 6, 16, 2, 3);
+  const Data e = make_data(6, 4, 6, 16, 2, 3);
+  Collection c = make_collection(d);
+  const std::vector<std::int64_t> before = c.ids();
+  int failures = 0;
+  const std::vector<std::int64_t> low = {1, 2, 3, 4};  // below every stored id: every part merges
+  for (int after = 0; after < 12; ++after) {
+    CollectionBatch b = batch_of(e);
+    b.ids = low;
+    xmr::testing::fail_next_host_allocations(1, after);
+    try {
+      c.add(b);
+      xmr::testing::fail_next_host_allocations(0);
+      c.remove(low);  // it succeeded: undo
+    } catch (const xmr::Error& err) {
+      xmr::testing::fail_next_host_allocations(0);
+      ++failures;
+      EXPECT_EQ(err.code(), ErrorCode::OutOfMemory) << err.what();
+      EXPECT_NE(std::string(err.what()).find("Collection::add"), std::string::npos) << err.what();
+    }
+    EXPECT_EQ(c.ids(), before) << "after " << after;
+    EXPECT_EQ(c.embedding_index()->ids(), before) << "after " << after;
+    EXPECT_EQ(c.code_index()->ids(), before) << "after " << after;
+  }
+  EXPECT_GE(failures, 5);  // the staging buffer, then rows and ids of the embeddings and the codes
+}
+
+TEST(Collection, ConcurrentAddsRemovesAndSearchesSeeOneVersion) {
+  // Readers re-score a Hamming shortlist with the embeddings and group the result: a reader that
+  // saw the codes of one version and the embeddings of another would fail ("not in the index")
+  // or return a group of an item that no longer exists.
+  const Data d = make_data(7, 200, 8, 32, 2, 10);
+  Collection c = make_collection(d);
+  std::vector<float> qv(8 * 4, 0.5f);
+  std::vector<std::uint8_t> qc(4 * 4, 0x5A);
+  Queries q;
+  q.embeddings = MatrixView<const float>(qv.data(), 4, 8);
+  q.codes = MatrixView<const std::uint8_t>(qc.data(), 4, 4);
+  std::atomic<bool> done{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        try {
+          const PipelineResult r = xmr::retrieve(c, q,
+                                                 {.k = 5,
+                                                  .candidates = 40,
+                                                  .shortlist = xmr::ShortlistBy::Codes,
+                                                  .rescore = xmr::RescoreBy::Embeddings,
+                                                  .group_by = true});
+          for (std::size_t i = 0; i < r.ids.size(); ++i) {
+            if (r.ids[i] >= 0 && r.groups[i] < 0) ++errors;
+          }
+        } catch (const xmr::Error&) {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (int round = 0; round < 30; ++round) {
+    const Data e = make_data(100 + static_cast<std::uint64_t>(round), 10, 8, 32, 2, 10);
+    CollectionBatch b = batch_of(e);
+    b.ids = {};
+    c.add(b);
+    const std::vector<std::int64_t> ids = c.ids();
+    c.remove(std::vector<std::int64_t>(ids.begin(), ids.begin() + 5));
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(c.size(), 200 + 30 * 5);
 }
 
 // ---------------------------------------------------------------------------------------------
