@@ -13,10 +13,18 @@
 #           verified / trusted) vs raw write+fsync / pread of the same bytes and FAISS
 #           write_index / read_index -> io_cpu.{json,md}. Files go to XMR_BENCH_DIR (default
 #           /tmp); needs 3 GB free there.
+#   pipeline  bench_pipeline: two-stage retrieval (128-bit Hamming shortlist of C candidates +
+#           exact re-score) against exact dense search, N = 1e6 images x 512-d, 1000 text queries,
+#           recall@10 and queries/s per C -> pipeline_cpu.{json,md}, pipeline_recall.csv and
+#           pipeline_recall.png (bench/plot_pipeline.py; the plot needs python3-matplotlib:
+#           scripts/setup.sh --bench). Not part of "all": with 2 repetitions it took 7 minutes
+#           on the 2-core EPYC (shared with other jobs), 3 of them making the data, training the
+#           binariser and encoding; docs/benchmarks_pipeline.md.
 #
-# XMR_BENCH_WHAT=dense|binary|io|all  which suites to run (default all)
+# XMR_BENCH_WHAT=dense|binary|io|pipeline|all  which suites to run (default all: dense, binary, io)
 # XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a
-#                     quick run never replaces a full result.
+#                     quick run never replaces a full result (pipeline: also
+#                     pipeline_recall_quick.{csv,png}).
 # XMR_BENCH_REPETITIONS  run every case this many times (default 1); the summary reports the
 #                     fastest repetition (on a busy machine other processes only add time)
 # XMR_BENCH_BUILD_DIR build folder (default: build-bench)
@@ -38,9 +46,10 @@ case "$what" in
   dense) targets=(bench_dense) ;;
   binary) targets=(bench_binary) ;;
   io) targets=(bench_io) ;;
+  pipeline) targets=(bench_pipeline) ;;
   all) targets=(bench_dense bench_binary bench_io) ;;
   *)
-    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io or all (got '$what')" >&2
+    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline or all (got '$what')" >&2
     exit 2
     ;;
 esac
@@ -132,5 +141,28 @@ if [ "$what" = "binary" ] || [ "$what" = "all" ]; then
 fi
 if [ "$what" = "io" ] || [ "$what" = "all" ]; then
   run_suite bench_io "io_cpu$suffix" '^io/' "Index files: save and load on $machine" "$@" || status=$?
+fi
+if [ "$what" = "pipeline" ]; then
+  name="pipeline_cpu$suffix"
+  echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$build/bench/bench_pipeline" \
+    --benchmark_filter='^pipeline/cpu/' \
+    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
+    --benchmark_context="xmr_git=$git_rev" \
+    --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
+  echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # The plot needs matplotlib, which Debian installs for /usr/bin/python3 (a pyenv or venv
+  # python3 first on PATH may not see it).
+  py=python3
+  if ! python3 -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    py=/usr/bin/python3
+  fi
+  "$py" "$root/bench/plot_pipeline.py" "$out/$name.json" --csv "$out/pipeline_recall$suffix.csv" \
+    --png "$out/pipeline_recall$suffix.png" \
+    --title "Two-stage retrieval on $machine: Hamming shortlist + exact re-score vs exact dense" \
+    >"$out/$name.md" || status=$?
+  cat "$out/$name.md"
+  echo
+  echo "bench_cpu: wrote $out/$name.{json,md} and $out/pipeline_recall$suffix.{csv,png}"
 fi
 exit "$status"

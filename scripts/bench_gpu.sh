@@ -12,12 +12,19 @@
 #         {64, 128, 256}, Q in {1, 100, 1000}, k in {10, 100, 1000}) and its bit-identity checks
 #         against xmr_cpu, then the PyTorch baseline (bench/torch_binary.py: xor, popcount, topk)
 #         -> binary_gpu.json, torch_binary.json, binary_gpu.md (xmr_gpu vs torch)
+# pipeline (only when asked for: XMR_BENCH_WHAT=pipeline): bench_pipeline, two-stage retrieval
+#         (128-bit Hamming shortlist of C candidates on the GPU + exact re-score on the CPU)
+#         against exact dense search on the GPU, and the same cases on the host CPU for
+#         comparison; N = 1e6 x 512, 1000 text queries; recall@10 and queries/s per C
+#         -> pipeline_gpu.{json,md}, pipeline_recall.csv, pipeline_recall.png
+#         (bench/plot_pipeline.py; docs/benchmarks_pipeline.md). Build it with
+#         `cmake --build build-cuda --target bench_pipeline`.
 # all written to bench/results/gpu-<gpu name slug>/. A baseline is skipped, with a note, when
 # torch is not importable.
 #
 # The first argument is the build folder, or the path of bench_dense (bench_binary is taken from
 # the same folder). Extra arguments go to every benchmark binary that runs.
-# XMR_BENCH_WHAT=dense|binary|all selects the suites (default all).
+# XMR_BENCH_WHAT=dense|binary|pipeline|all selects the suites (default all: dense and binary).
 # XMR_BENCH_QUICK=1 runs N = 1e5 only and writes *_quick.{json,md}.
 # XMR_BENCH_REPETITIONS=r repeats every case r times (the summary takes the fastest).
 set -euo pipefail
@@ -34,9 +41,9 @@ fi
 shift
 what="${XMR_BENCH_WHAT:-all}"
 case "$what" in
-  dense | binary | all) ;;
+  dense | binary | pipeline | all) ;;
   *)
-    echo "bench_gpu: XMR_BENCH_WHAT must be dense, binary or all (got '$what')" >&2
+    echo "bench_gpu: XMR_BENCH_WHAT must be dense, binary, pipeline or all (got '$what')" >&2
     exit 2
     ;;
 esac
@@ -44,9 +51,12 @@ esac
 # name must exist.
 run_dense=0
 run_binary=0
-[ "$what" != binary ] && [ -x "$bindir/bench_dense" ] && run_dense=1
-[ "$what" != dense ] && [ -x "$bindir/bench_binary" ] && run_binary=1
-for b in dense binary; do
+run_pipeline=0
+[ "$what" = dense ] || [ "$what" = all ] && [ -x "$bindir/bench_dense" ] && run_dense=1
+[ "$what" = binary ] || [ "$what" = all ] && [ -x "$bindir/bench_binary" ] && run_binary=1
+[ "$what" = pipeline ] && [ -x "$bindir/bench_pipeline" ] && run_pipeline=1
+for b in dense binary pipeline; do
+  if [ "$what" = all ] && [ "$b" = pipeline ]; then continue; fi
   if [ "$what" != all ] && [ "$what" != "$b" ]; then continue; fi
   if [ ! -x "$bindir/bench_$b" ]; then
     if [ "$what" = all ]; then
@@ -57,7 +67,7 @@ for b in dense binary; do
     fi
   fi
 done
-if [ "$run_dense" = 0 ] && [ "$run_binary" = 0 ]; then
+if [ "$run_dense" = 0 ] && [ "$run_binary" = 0 ] && [ "$run_pipeline" = 0 ]; then
   echo "bench_gpu: nothing to run in $bindir" >&2
   exit 2
 fi
@@ -113,5 +123,24 @@ fi
 if [ "$run_binary" = 1 ]; then
   run_suite bench_binary binary '^(binary/xmr_gpu|check/xmr_gpu)' torch_binary \
     "Hamming k-NN search on $machine (packed binary codes)" "$@" || status=$?
+fi
+if [ "$run_pipeline" = 1 ]; then
+  name="pipeline_gpu$suffix"
+  # Every case: the GPU curve and, for comparison on the same machine, the host CPU's.
+  "$bindir/bench_pipeline" --benchmark_filter='^pipeline/' \
+    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
+    --benchmark_context="xmr_git=$git_rev" \
+    --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
+  py=python3
+  if ! python3 -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    py=/usr/bin/python3
+  fi
+  "$py" "$root/bench/plot_pipeline.py" "$out/$name.json" --csv "$out/pipeline_recall$suffix.csv" \
+    --png "$out/pipeline_recall$suffix.png" \
+    --title "Two-stage retrieval on $machine: Hamming shortlist + exact re-score vs exact dense" \
+    >"$out/$name.md" || status=$?
+  cat "$out/$name.md"
+  echo
+  echo "bench_gpu: wrote $out/$name.{json,md} and $out/pipeline_recall$suffix.{csv,png}"
 fi
 exit "$status"

@@ -2,6 +2,9 @@
 # Installs xmr's build and test dependencies from Debian packages (idempotent; runs apt-get only
 # when something is missing). nvcc (CUDA Toolkit 13) is optional: without it the build is
 # CPU-only.
+#   scripts/setup.sh --bench   also installs what only the benchmark reports need
+#                              (python3-matplotlib: the plot of bench/plot_pipeline.py); the
+#                              build, tests and CI do not need it.
 set -euo pipefail
 
 packages=(
@@ -14,6 +17,15 @@ packages=(
   libxxhash-dev            # checksums of index files
   clang libclang-rt-14-dev libomp-14-dev  # fuzzing: libFuzzer and sanitizer runtimes, OpenMP for clang
 )
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(python3-matplotlib) ;;  # bench/plot_pipeline.py's PNG (bench reports only)
+    *)
+      echo "setup: unknown argument '$arg' (known: --bench)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
