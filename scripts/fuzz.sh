@@ -17,7 +17,7 @@ bash scripts/setup.sh
 build=build/fuzz
 cmake -S . -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMR_CUDA=OFF -DXMR_FUZZ=ON \
-  -DXMR_BUILD_TESTS=OFF -DXMR_BUILD_BENCH=OFF -DXMR_BUILD_CLI=OFF >/dev/null
+  -DXMR_BUILD_TESTS=OFF -DXMR_BUILD_BENCH=OFF -DXMR_BUILD_CLI=OFF -DXMR_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)"
 
 # Inputs are tiny, so one OpenMP thread; a failed UBSan check aborts (and libFuzzer keeps the input).

@@ -6,6 +6,7 @@
 #   4. the test suite under ASan + UBSan (CPU-only build),
 #   5. the test suite under TSan (CPU-only build, one OpenMP thread),
 #   6. a short libFuzzer run of every fuzz target (scripts/fuzz.sh: clang, 30 s per target).
+# ctest in every build also runs the example programs (examples/, label `examples`).
 # Set XMR_SKIP_SANITIZERS=1 to skip steps 4 and 5 locally, XMR_SKIP_FUZZ=1 to skip step 6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
