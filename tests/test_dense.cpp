@@ -854,6 +854,264 @@ TEST(DenseRescore, BadInputsChangeNothing) {
   index.rescore(qv, MatrixView<const std::int64_t>(cand.data(), 2, 0), MatrixView<float>(out.data(), 2, 0));
 }
 
+// ---- rescore on either device ------------------------------------------------------------------
+
+// A rescoring problem: `n` random vectors with spread-out ids, `nq` queries and `c` candidate ids
+// per query (random stored ids, repeats allowed, every fifth slot -1).
+struct RescoreProblem {
+  std::int64_t d = 0;
+  std::int64_t nq = 0;
+  std::int64_t c = 0;
+  std::vector<float> x;
+  std::vector<std::int64_t> ids;
+  std::vector<float> queries;
+  std::vector<std::int64_t> candidates;  // [nq x c]
+  std::string context;
+
+  [[nodiscard]] MatrixView<const float> query_view() const { return {queries.data(), nq, d}; }
+  [[nodiscard]] MatrixView<const std::int64_t> candidate_view() const { return {candidates.data(), nq, c}; }
+};
+
+RescoreProblem make_rescore_problem(std::int64_t n, std::int64_t d, std::int64_t nq, std::int64_t c,
+                                    std::uint64_t seed) {
+  RescoreProblem p;
+  p.d = d;
+  p.nq = nq;
+  p.c = c;
+  Rng rng(seed);
+  p.x = xmr_test::random_matrix(rng, n, d);
+  p.ids = xmr_test::random_ids(rng, n, 100, 5);
+  p.queries = xmr_test::random_matrix(rng, nq, d);
+  p.candidates.resize(static_cast<std::size_t>(nq * c));
+  for (std::size_t i = 0; i < p.candidates.size(); ++i) {
+    p.candidates[i] = i % 5 == 3 ? -1 : p.ids[static_cast<std::size_t>(rng.uniform_int(0, n - 1))];
+  }
+  p.context = "seed " + std::to_string(seed) + ", N " + std::to_string(n) + ", D " + std::to_string(d) + ", Q " +
+              std::to_string(nq) + ", C " + std::to_string(c);
+  return p;
+}
+
+DenseIndex rescore_index(const RescoreProblem& p, Metric metric, DType storage, Device device = Device::Auto) {
+  DenseIndex index({.dim = p.d, .metric = metric, .storage = storage, .device = device});
+  index.add(MatrixView<const float>(p.x.data(), static_cast<std::int64_t>(p.ids.size()), p.d), p.ids);
+  return index;
+}
+
+/// Scores as bit patterns, so that equality is exact (and -inf, -0 compare as themselves).
+std::vector<std::uint32_t> score_bits(const std::vector<float>& v) {
+  std::vector<std::uint32_t> bits(v.size());
+  std::memcpy(bits.data(), v.data(), v.size() * sizeof(float));
+  return bits;
+}
+
+std::vector<float> rescored(const DenseIndex& index, const RescoreProblem& p, const xmr::SearchOptions& options,
+                            Device* ran_on = nullptr) {
+  std::vector<float> out(p.candidates.size(), 7.0f);
+  const Device device =
+      index.rescore(p.query_view(), p.candidate_view(), MatrixView<float>(out.data(), p.nq, p.c), options);
+  if (ran_on != nullptr) *ran_on = device;
+  return out;
+}
+
+// The options overload on the CPU: the same bits as the default call, the reference within a few
+// ulps, and the summation order that rescore_launch.h documents (the GPU kernel's), bit for bit.
+TEST(DenseRescore, OptionsOnCpuMatchReferenceAndTheLaneOrder) {
+  for (const std::int64_t d : {std::int64_t{1}, std::int64_t{31}, std::int64_t{32}, std::int64_t{77}}) {
+    const RescoreProblem p = make_rescore_problem(40, d, 4, 10, 900 + static_cast<std::uint64_t>(d));
+    SCOPED_TRACE(p.context);
+    const DenseIndex index = rescore_index(p, Metric::InnerProduct, DType::F32);
+    xmr::Resources res;
+    Device ran_on = Device::Auto;
+    const std::vector<float> by_default = rescored(index, p, {}, &ran_on);
+    EXPECT_EQ(ran_on, Device::Cpu) << "no resident copy: Auto rescoring stays on the CPU";
+    const std::vector<float> on_cpu = rescored(index, p, {.device = Device::Cpu, .resources = &res}, &ran_on);
+    EXPECT_EQ(ran_on, Device::Cpu);
+    EXPECT_EQ(score_bits(on_cpu), score_bits(by_default));
+    const auto n = static_cast<std::int64_t>(p.ids.size());
+    const Reference ref =
+        xmr_test::make_reference(xmr_test::exact_values(MatrixView<const float>(p.x.data(), n, d)), p.ids,
+                                 xmr_test::exact_values(p.query_view()), d, Metric::InnerProduct, DType::F32);
+    for (std::int64_t q = 0; q < p.nq; ++q) {
+      for (std::int64_t j = 0; j < p.c; ++j) {
+        const std::size_t at = static_cast<std::size_t>(q * p.c + j);
+        const std::int64_t id = p.candidates[at];
+        if (id < 0) {
+          EXPECT_EQ(on_cpu[at], -std::numeric_limits<float>::infinity());
+          continue;
+        }
+        const auto item = std::find(p.ids.begin(), p.ids.end(), id) - p.ids.begin();  // ids are shuffled
+        EXPECT_NEAR(on_cpu[at], ref.score(q, item), 4 * 0x1.0p-24 * ref.scale[static_cast<std::size_t>(q)]);
+        // 32 lane sums in ascending element order, folded by halving, rounded once.
+        double lanes[32] = {};
+        for (std::int64_t i = 0; i < d; ++i) {
+          lanes[i % 32] += static_cast<double>(p.queries[static_cast<std::size_t>(q * d + i)]) *
+                           static_cast<double>(p.x[static_cast<std::size_t>(item * d + i)]);
+        }
+        for (int h = 16; h > 0; h /= 2) {
+          for (int l = 0; l < h; ++l) lanes[l] += lanes[l + h];
+        }
+        EXPECT_EQ(on_cpu[at], static_cast<float>(lanes[0])) << "query " << q << ", slot " << j;
+      }
+    }
+  }
+}
+
+// Without a GPU: Auto (the index's and the call's) runs on the CPU, even after searches; an
+// explicit GPU, per call or as the index's device, is Unavailable.
+TEST(DenseRescore, WithoutGpuAutoRunsOnCpuAndGpuIsUnavailable) {
+  if (xmr::gpu_count() > 0) GTEST_SKIP() << "a GPU is present: " << xmr::device_summary();
+  const RescoreProblem p = make_rescore_problem(30, 8, 3, 6, 931);
+  const DenseIndex index = rescore_index(p, Metric::Cosine, DType::F16);
+  (void)index.search(p.query_view(), 3);
+  Device ran_on = Device::Gpu;
+  const std::vector<float> got = rescored(index, p, {.device = Device::Auto}, &ran_on);
+  EXPECT_EQ(ran_on, Device::Cpu);
+  EXPECT_EQ(score_bits(got), score_bits(rescored(index, p, {.device = Device::Cpu})));
+  EXPECT_XMR_ERROR((void)rescored(index, p, {.device = Device::Gpu}), xmr::ErrorCode::Unavailable, "device (= gpu)");
+  const DenseIndex gpu_index = rescore_index(p, Metric::Cosine, DType::F16, Device::Gpu);
+  EXPECT_XMR_ERROR((void)rescored(gpu_index, p, {}), xmr::ErrorCode::Unavailable, "device (= gpu)");
+  EXPECT_EQ(score_bits(rescored(gpu_index, p, {.device = Device::Cpu})), score_bits(got));
+}
+
+// GPU rescoring equals CPU rescoring bit for bit (same summation order, products exact in
+// double), for both storages and metrics, awkward dimensions, -1 slots, fp16 queries, strided
+// outputs, and query tiles forced small by tile caps and by the workspace budget.
+TEST(DenseRescoreGpu, MatchesCpuBitForBit) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  xmr::Resources capped;
+  capped.set_tile_caps(3, 0);
+  for (const std::int64_t d : {std::int64_t{1}, std::int64_t{33}, std::int64_t{64}, std::int64_t{300}}) {
+    for (const DType storage : {DType::F32, DType::F16}) {
+      for (const Metric metric : {Metric::InnerProduct, Metric::Cosine}) {
+        const RescoreProblem p = make_rescore_problem(257, d, 11, 13, 940 + static_cast<std::uint64_t>(d));
+        const std::string ctx = p.context + ", " + xmr::to_string(storage) + ", " + xmr::to_string(metric);
+        SCOPED_TRACE(ctx);
+        const DenseIndex index = rescore_index(p, metric, storage);
+        const std::vector<float> cpu = rescored(index, p, {.device = Device::Cpu});
+        Device ran_on = Device::Cpu;
+        const std::vector<float> gpu = rescored(index, p, {.device = Device::Gpu}, &ran_on);
+        EXPECT_EQ(ran_on, Device::Gpu);
+        EXPECT_EQ(score_bits(gpu), score_bits(cpu));
+        for (std::size_t i = 0; i < gpu.size(); ++i) {
+          if (p.candidates[i] < 0) {
+            EXPECT_EQ(gpu[i], -std::numeric_limits<float>::infinity()) << "slot " << i;
+          }
+        }
+        EXPECT_EQ(score_bits(rescored(index, p, {.device = Device::Gpu, .resources = &capped})), score_bits(cpu));
+        // fp16 queries, into a strided output whose padding stays untouched.
+        const std::vector<half> qh = xmr_test::to_half(p.queries);
+        const std::int64_t stride = p.c + 3;
+        std::vector<float> hc(static_cast<std::size_t>(p.nq * stride), 5.0f);
+        std::vector<float> hg(hc);
+        index.rescore(MatrixView<const half>(qh.data(), p.nq, d), p.candidate_view(),
+                      MatrixView<float>(hc.data(), p.nq, p.c, stride), {.device = Device::Cpu});
+        index.rescore(MatrixView<const half>(qh.data(), p.nq, d), p.candidate_view(),
+                      MatrixView<float>(hg.data(), p.nq, p.c, stride), {.device = Device::Gpu, .resources = &capped});
+        EXPECT_EQ(score_bits(hg), score_bits(hc));
+      }
+    }
+  }
+  // Many candidates per query against a 1 MiB workspace: a few queries per tile.
+  const RescoreProblem p = make_rescore_problem(500, 64, 9, 30'000, 977);
+  SCOPED_TRACE(p.context + ", 1 MiB workspace");
+  const DenseIndex index = rescore_index(p, Metric::Cosine, DType::F32);
+  xmr::Resources small;
+  small.set_workspace_bytes(std::size_t{1} << 20);
+  EXPECT_EQ(score_bits(rescored(index, p, {.device = Device::Gpu, .resources = &small})),
+            score_bits(rescored(index, p, {.device = Device::Cpu})));
+  // One query's candidates beyond the budget: OutOfMemory naming candidates.cols; nothing changes.
+  const RescoreProblem wide = make_rescore_problem(50, 8, 1, 100'000, 978);
+  const DenseIndex wide_index = rescore_index(wide, Metric::Cosine, DType::F32);
+  EXPECT_XMR_ERROR((void)rescored(wide_index, wide, {.device = Device::Gpu, .resources = &small}),
+                   xmr::ErrorCode::OutOfMemory, "candidates.cols (= 100000)");
+  EXPECT_EQ(score_bits(rescored(wide_index, wide, {.device = Device::Gpu})),
+            score_bits(rescored(wide_index, wide, {.device = Device::Cpu})));
+}
+
+// Auto runs on the GPU exactly while the index has a current resident copy there: made by a GPU
+// search, a GPU rescore or a GPU load; made stale by an append (until the next GPU search) or a
+// remove. An explicit device (the index's or the call's) is always obeyed.
+TEST(DenseRescoreGpu, AutoFollowsTheResidentCopy) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  const RescoreProblem p = make_rescore_problem(120, 24, 4, 9, 960);
+  SCOPED_TRACE(p.context);
+  DenseIndex index = rescore_index(p, Metric::Cosine, DType::F16);
+  const auto auto_device = [&] {
+    Device d = Device::Cpu;
+    const std::vector<float> got = rescored(index, p, {}, &d);
+    EXPECT_EQ(score_bits(got), score_bits(rescored(index, p, {.device = Device::Cpu})));
+    return d;
+  };
+  EXPECT_EQ(auto_device(), Device::Cpu) << "fresh index";
+  (void)index.search(p.query_view(), 5, {.device = Device::Cpu});
+  EXPECT_EQ(auto_device(), Device::Cpu) << "after a CPU search";
+  (void)index.search(p.query_view(), 5, {.device = Device::Gpu});
+  EXPECT_EQ(auto_device(), Device::Gpu) << "after a GPU search";
+  Rng rng(961);
+  const std::vector<float> more = xmr_test::random_matrix(rng, 10, p.d);
+  index.add(MatrixView<const float>(more.data(), 10, p.d));  // an append
+  EXPECT_EQ(auto_device(), Device::Cpu) << "after an append";
+  (void)index.search(p.query_view(), 5, {.device = Device::Gpu});
+  EXPECT_EQ(auto_device(), Device::Gpu) << "after the next GPU search";
+  const std::vector<std::int64_t> gone = {index.ids().back()};
+  index.remove(gone);
+  EXPECT_EQ(auto_device(), Device::Cpu) << "after a remove";
+  Device d = Device::Cpu;
+  (void)rescored(index, p, {.device = Device::Gpu}, &d);
+  EXPECT_EQ(d, Device::Gpu);
+  EXPECT_EQ(auto_device(), Device::Gpu) << "after a GPU rescore";
+
+  // The index's own device: Cpu wins over a resident copy; a GPU load uploads, so Auto per call
+  // goes to the GPU too.
+  const DenseIndex cpu_index = rescore_index(p, Metric::Cosine, DType::F16, Device::Cpu);
+  (void)cpu_index.search(p.query_view(), 5, {.device = Device::Gpu});
+  (void)rescored(cpu_index, p, {}, &d);
+  EXPECT_EQ(d, Device::Cpu);
+  (void)rescored(cpu_index, p, {.device = Device::Auto}, &d);
+  EXPECT_EQ(d, Device::Gpu) << "per-call Auto with a resident copy";
+  const DenseIndex loaded = DenseIndex::from_bytes(index.to_bytes(), {.device = Device::Gpu});
+  (void)rescored(loaded, p, {.device = Device::Auto}, &d);
+  EXPECT_EQ(d, Device::Gpu) << "after a GPU load";
+}
+
+// An injected failure at every checked CUDA call of a GPU rescore (the first upload included)
+// throws Device, and the index then rescores correctly; so does a failed device allocation.
+TEST(DenseRescoreGpu, DeviceErrorsLeaveTheIndexUsable) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  const RescoreProblem p = make_rescore_problem(80, 40, 7, 11, 970);
+  SCOPED_TRACE(p.context);
+  xmr::Resources res;
+  res.set_tile_caps(2, 0);  // four query tiles
+  int failures = 0;
+  for (int skip = 0; skip < 200; ++skip) {
+    SCOPED_TRACE("checked device call " + std::to_string(skip + 1) + " fails");
+    const DenseIndex index = rescore_index(p, Metric::Cosine, DType::F32);  // no resident copy yet
+    const std::vector<float> cpu = rescored(index, p, {.device = Device::Cpu});
+    bool threw = false;
+    xmr::testing::fail_next_device_calls(1, skip);
+    try {
+      (void)rescored(index, p, {.device = Device::Gpu, .resources = &res});
+    } catch (const xmr::Error& e) {
+      threw = true;
+      EXPECT_EQ(e.code(), xmr::ErrorCode::Device) << e.what();
+      EXPECT_NE(std::string(e.what()).find("injected"), std::string::npos) << e.what();
+    }
+    xmr::testing::fail_next_device_calls(0);
+    EXPECT_EQ(score_bits(rescored(index, p, {.device = Device::Gpu, .resources = &res})), score_bits(cpu));
+    if (!threw) break;
+    ++failures;
+  }
+  EXPECT_GT(failures, 4) << "the sweep should fail uploads, launches and copies";
+  const DenseIndex index = rescore_index(p, Metric::Cosine, DType::F32);
+  xmr::Resources fresh;
+  xmr::testing::fail_next_device_allocations(1);
+  EXPECT_XMR_ERROR((void)rescored(index, p, {.device = Device::Gpu, .resources = &fresh}), xmr::ErrorCode::OutOfMemory,
+                   "GPU");
+  xmr::testing::fail_next_device_allocations(0);
+  EXPECT_EQ(score_bits(rescored(index, p, {.device = Device::Gpu, .resources = &fresh})),
+            score_bits(rescored(index, p, {.device = Device::Cpu})));
+}
+
 TEST(DenseIds, SequentialIdsFollowTheLargestId) {
   DenseIndex index({.dim = 2, .metric = Metric::InnerProduct});
   const std::vector<float> v = {1, 0, 0, 1, 1, 1};

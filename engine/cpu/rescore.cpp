@@ -2,12 +2,36 @@
 
 #include <omp.h>
 
+#include <array>
 #include <limits>
 #include <vector>
 
 #include "common/half.h"
+#include "rescore_launch.h"
 
 namespace xmr::engine::cpu {
+
+namespace {
+
+/// <q, x> over `d` elements in the summation order of kernels/rescore_launch.h (the GPU kernel's):
+/// element i into partial sum i % kLanes, in ascending i; the partial sums folded by halving.
+/// Products of floats are exact in double, so the compiler's use of FMA changes nothing, and
+/// the kLanes independent sums vectorise.
+double dot_in_lanes(const float* q, const float* x, std::size_t d) {
+  constexpr std::size_t kLanes = kernels::kRescoreLanes;
+  std::array<double, kLanes> p{};
+  std::size_t i = 0;
+  for (; i + kLanes <= d; i += kLanes) {
+    for (std::size_t l = 0; l < kLanes; ++l) p[l] += static_cast<double>(q[i + l]) * static_cast<double>(x[i + l]);
+  }
+  for (std::size_t l = 0; i + l < d; ++l) p[l] += static_cast<double>(q[i + l]) * static_cast<double>(x[i + l]);
+  for (std::size_t h = kLanes / 2; h > 0; h /= 2) {
+    for (std::size_t l = 0; l < h; ++l) p[l] += p[l + h];
+  }
+  return p[0];
+}
+
+}  // namespace
 
 void rescore(const DenseSnapshot& snap, const float* queries, std::int64_t num_queries, const std::int64_t* positions,
              std::int64_t num_candidates, float* out, std::int64_t out_ld) {
@@ -37,9 +61,7 @@ void rescore(const DenseSnapshot& snap, const float* queries, std::int64_t num_q
         } else {
           x = snap.f32_rows() + static_cast<std::size_t>(pos) * d;
         }
-        double s = 0.0;
-        for (std::size_t i = 0; i < d; ++i) s += static_cast<double>(qv[i]) * static_cast<double>(x[i]);
-        dst = static_cast<float>(s);
+        dst = static_cast<float>(dot_in_lanes(qv, x, d));
       }
     }
   }

@@ -63,6 +63,24 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
                    std::int64_t num_queries, std::int64_t k, std::int32_t max_distance, Resources& res,
                    std::int32_t* out_dist, std::uint32_t* out_pos, std::int64_t* out_within);
 
+/// Exact scores of given (query, row) pairs on the GPU of `res` (rescore_gpu.cpp), in the
+/// summation order of kernels/rescore_launch.h, so they equal cpu::rescore's bit for bit.
+/// `queries` are prepared ([num_queries x dim] dense host memory, the storage type: float for
+/// F32, binary16 bits for F16); `positions` [num_queries x num_candidates] dense host memory, -1
+/// (score -inf) or a valid row. Writes out[q * out_ld + j] (host memory). Uses (uploads or
+/// extends) the resident copy in `mirrors` that dense_search uses; tiles over queries so its
+/// scratch stays within the Resources' workspace budget (and its query tile cap).
+/// \throws Error OutOfMemory (one query's candidates exceed the budget; device allocation),
+///         Device (a CUDA failure; nothing enqueued is left running).
+void dense_rescore(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
+                   const std::int64_t* positions, std::int64_t num_candidates, Resources& res, float* out,
+                   std::int64_t out_ld);
+
+/// True when `mirrors` holds a current copy of `snap` on device `device` in dense_search's
+/// layout (same lineage, all of its rows): a dense search or rescore there uploads nothing.
+/// False in a build without CUDA. Never throws.
+bool dense_resident(const DenseSnapshot& snap, MirrorCache& mirrors, int device) noexcept;
+
 /// Makes the index's resident copy on the GPU of `res` current now (uploads, or extends it by
 /// appended rows), as the next search would; returns when the copy is complete. For loading an
 /// index straight to the GPU.

@@ -38,6 +38,15 @@ void binary_search(const DenseSnapshot&, MirrorCache&, const std::uint8_t*, std:
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
 }
 
+void dense_rescore(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t, const std::int64_t*, std::int64_t,
+                   Resources&, float*, std::int64_t) {
+  detail::fail(ErrorCode::Unavailable, "GPU rescore requested but this build of xmr has no CUDA backend");
+}
+
+bool dense_resident(const DenseSnapshot&, MirrorCache&, int) noexcept {
+  return false;
+}
+
 void dense_upload(const DenseSnapshot&, MirrorCache&, Resources&) {
   detail::fail(ErrorCode::Unavailable, "GPU upload requested but this build of xmr has no CUDA backend");
 }

@@ -25,8 +25,8 @@
 namespace xmr {
 
 template <class T>
-void DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
-                               MatrixView<float> out_scores) const {
+Device DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
+                                 MatrixView<float> out_scores, const SearchOptions& opts) const {
   const auto s = current();
   const std::int64_t dim = options.dim;
   engine::check_input_view(queries, "queries", dim);
@@ -38,8 +38,10 @@ void DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std
   XMR_EXPECTS(out_scores.rows() == nq && out_scores.cols() == nc, "out_scores (= [", out_scores.rows(), " x ",
               out_scores.cols(), "]) must be [queries.rows x candidates.cols] = [", nq, " x ", nc, "]");
   engine::check_output_view(out_scores, "out_scores", nq, nc);
-  if (nq == 0 || nc == 0) return;
-  detail::translate_bad_alloc("DenseIndex::rescore", [&] {
+  Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
+  const Device device = rescore_device(*s, mirrors, opts, res);
+  if (nq == 0 || nc == 0) return device;
+  return detail::translate_bad_alloc("DenseIndex::rescore", [&] {
     // Every id is looked up (and validated) before anything is computed.
     const std::int64_t* ids = s->id_data();
     std::vector<std::int64_t> positions(detail::to_size(detail::mul_checked(nq, nc, "candidates.rows x cols")));
@@ -59,8 +61,19 @@ void DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const std
     }
     std::vector<float> qf;
     std::vector<std::uint16_t> qh;
-    prepare_queries(queries, Device::Cpu, qf, qh);
-    engine::cpu::rescore(*s, qf.data(), nq, positions.data(), nc, out_scores.data(), out_scores.stride());
+    prepare_queries(queries, device, qf, qh);
+    if (s->size == 0) {
+      // Only empty slots (any id would have failed the lookup): nothing to compute.
+      for (std::int64_t q = 0; q < nq; ++q) std::fill_n(out_scores.row(q), nc, -std::numeric_limits<float>::infinity());
+    } else if (device == Device::Cpu) {
+      engine::cpu::rescore(*s, qf.data(), nq, positions.data(), nc, out_scores.data(), out_scores.stride());
+    } else {
+      const void* qp =
+          options.storage == DType::F32 ? static_cast<const void*>(qf.data()) : static_cast<const void*>(qh.data());
+      engine::gpu::dense_rescore(*s, mirrors, qp, nq, positions.data(), nc, res, out_scores.data(),
+                                 out_scores.stride());
+    }
+    return device;
   });
 }
 
@@ -197,13 +210,13 @@ Device DenseIndex::search_into(MatrixView<const half> queries, std::int64_t k, M
   return impl_->search(queries, k, out_ids, out_scores, options);
 }
 
-void DenseIndex::rescore(MatrixView<const float> queries, MatrixView<const std::int64_t> candidates,
-                         MatrixView<float> out_scores) const {
-  impl_->rescore(queries, candidates, out_scores);
+Device DenseIndex::rescore(MatrixView<const float> queries, MatrixView<const std::int64_t> candidates,
+                           MatrixView<float> out_scores, const SearchOptions& options) const {
+  return impl_->rescore(queries, candidates, out_scores, options);
 }
-void DenseIndex::rescore(MatrixView<const half> queries, MatrixView<const std::int64_t> candidates,
-                         MatrixView<float> out_scores) const {
-  impl_->rescore(queries, candidates, out_scores);
+Device DenseIndex::rescore(MatrixView<const half> queries, MatrixView<const std::int64_t> candidates,
+                           MatrixView<float> out_scores, const SearchOptions& options) const {
+  return impl_->rescore(queries, candidates, out_scores, options);
 }
 
 void DenseIndex::remove(std::span<const std::int64_t> ids) {

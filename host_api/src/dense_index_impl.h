@@ -63,9 +63,19 @@ struct DenseIndex::Impl {
                          std::int64_t k, MatrixView<std::int64_t> out_ids, MatrixView<float> out_scores,
                          const SearchOptions& opts) const;
 
+  /// DenseIndex::rescore; returns the device it ran on.
   template <class T>
-  void rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates,
-               MatrixView<float> out_scores) const;
+  Device rescore(MatrixView<const T> queries, MatrixView<const std::int64_t> candidates, MatrixView<float> out_scores,
+                 const SearchOptions& opts) const;
+
+  /// The device of a rescore over `s` (see DenseIndex::rescore): Auto picks the GPU only when
+  /// the GPU of `res` already holds a current copy of `s` in `cache`.
+  [[nodiscard]] Device rescore_device(const engine::DenseSnapshot& s, engine::gpu::MirrorCache& cache,
+                                      const SearchOptions& opts, const Resources& res) const {
+    const Device requested = opts.device.value_or(options.device);
+    if (requested != Device::Auto) return detail::resolve_device(requested, res);
+    return engine::gpu::dense_resident(s, cache, res.device_id()) ? Device::Gpu : Device::Cpu;
+  }
 
   /// Validated queries as a backend takes them (normalised under cosine): fp32 storage, `qf`;
   /// fp16 storage, rounded to binary16 (on both backends, so both compute the same function)

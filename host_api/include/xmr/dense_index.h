@@ -67,8 +67,9 @@ struct SearchResult {
 /// are kept in ascending id order internally, which is what makes tie order cheap and equal on
 /// every backend. At most 2^32 - 2 vectors per index.
 ///
-/// **Device**: the index keeps its vectors in host memory and, once a GPU search has run, a
-/// resident copy on that GPU (appended vectors are uploaded incrementally).
+/// **Device**: the index keeps its vectors in host memory and, once a GPU search (or GPU rescore,
+/// or a load with device Gpu) has run, a resident copy on that GPU (appended vectors are
+/// uploaded incrementally).
 ///
 /// **Thread safety**: every member function may be called concurrently. Searches read an
 /// immutable snapshot; `add` publishes a new snapshot when it completes, so a search sees the
@@ -127,18 +128,35 @@ class XMR_API DenseIndex {
   /// binary-quantisation-with-rescoring does), or the scores of any (query, id) pairs.
   /// \param queries    [Q x D] host memory, fp32 or fp16, validated and prepared as in search
   ///                   (normalised under cosine, rounded to binary16 for fp16 storage).
-  /// \param candidates [Q x C] ids (any stride >= C); -1 marks an empty slot (score -inf), any
-  ///                   other id must be stored; repeats are allowed. C may be 0.
-  /// \param out_scores [Q x C] (any stride >= C), in candidate order: each the pair's score as
-  ///                   search() defines it, accumulated in double and rounded to float (so it
-  ///                   may differ from search()'s fp32 score in the last bits).
+  /// \param candidates [Q x C] ids in host memory (any stride >= C); -1 marks an empty slot
+  ///                   (score -inf), any other id must be stored; repeats are allowed. C may be 0.
+  /// \param out_scores [Q x C] host memory (any stride >= C), in candidate order: each the pair's
+  ///                   score as search() defines it, accumulated in double and rounded to float
+  ///                   once (so it may differ from search()'s fp32 score in the last bits). The
+  ///                   summation order is fixed and the same on both devices: CPU and GPU return
+  ///                   the same bits.
+  /// \param options    device and resources. The device is `options.device`, else the index's:
+  ///                   - `Cpu`: the CPU;
+  ///                   - `Gpu`: the GPU of `options.resources` (the calling thread's default when
+  ///                     null), uploading the index's resident copy there if it is missing or
+  ///                     stale, as a GPU search would; Unavailable without a usable GPU;
+  ///                   - `Auto`: the GPU only when the index already has a current resident copy
+  ///                     on that GPU (a GPU search, rescore or load made it and no add or remove has
+  ///                     changed the index since; an append makes it stale until the next GPU
+  ///                     search or rescore), else the CPU. So an Auto rescore never uploads the
+  ///                     index.
+  /// \returns the device the scores were computed on (Cpu or Gpu).
   /// \throws Error InvalidArgument (shapes, values, an id that is not stored: named with its
-  ///         position and value), OutOfMemory. Runs on the CPU. On error `out_scores` is
-  ///         unspecified; the index is unchanged.
-  void rescore(MatrixView<const float> queries, MatrixView<const std::int64_t> candidates,
-               MatrixView<float> out_scores) const;
-  void rescore(MatrixView<const half> queries, MatrixView<const std::int64_t> candidates,
-               MatrixView<float> out_scores) const;
+  ///         position and value), Unavailable (Device::Gpu without a GPU), OutOfMemory (host or
+  ///         device memory; on the GPU also C so large that one query's candidates exceed the
+  ///         Resources' workspace budget), Device (a CUDA failure; the index stays usable). On
+  ///         error `out_scores` is unspecified; the index is unchanged.
+  /// Synchronous: returns when the scores are in host memory. Work O(Q C D); GPU scratch at most
+  /// the workspace budget (queries are tiled), plus the resident copy when it is uploaded.
+  Device rescore(MatrixView<const float> queries, MatrixView<const std::int64_t> candidates,
+                 MatrixView<float> out_scores, const SearchOptions& options = {}) const;
+  Device rescore(MatrixView<const half> queries, MatrixView<const std::int64_t> candidates,
+                 MatrixView<float> out_scores, const SearchOptions& options = {}) const;
 
   /// Saves the index (and `extras`) to `path` atomically (xmr/index_file.h): a crash leaves the
   /// old file or the new one. Concurrent adds and removes are not blocked: the file holds the
