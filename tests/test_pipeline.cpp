@@ -669,8 +669,8 @@ TEST_F(PipelineFixture, BadOptionsNameTheOption) {
   };
   bad({.k = 0}, {"options.k (= 0)"}, "k");
   bad({.k = 20, .candidates = 10}, {"options.candidates (= 10)", "options.k (= 20)"}, "C < k");
-  bad({.shortlist = xmr::ShortlistBy::MultiVector}, {"options.shortlist (= multi_vector)", "multi_vector_dim = 0"},
-      "no vectors");
+  bad({.shortlist = xmr::ShortlistBy::MultiVector}, {"queries.vectors.vectors.cols (= 0)", "(= 19)"},
+      "MaxSim over the embeddings needs query vectors of their dimension");
   bad({.shortlist = static_cast<xmr::ShortlistBy>(9)}, {"options.shortlist (= 9)"}, "enum");
   bad({.rescore = xmr::RescoreBy::MultiVector}, {"options.rescore (= multi_vector)"}, "rescore");
   IdScorer s;
@@ -707,6 +707,12 @@ TEST_F(PipelineFixture, BadOptionsNameTheOption) {
   Collection empty(options_for(d));
   xmr_test::expect_error([&] { (void)xmr::retrieve(empty, q, {}); }, ErrorCode::InvalidArgument, {"'items' is empty"},
                          "empty");
+  Collection codes_only(CollectionOptions{.name = "codes", .code_bits = 64});
+  codes_only.add({.codes = MatrixView<const std::uint8_t>(d.codes.data(), d.n, 8)});
+  xmr_test::expect_error([&] { (void)xmr::retrieve(codes_only, q, {.shortlist = xmr::ShortlistBy::MultiVector}); },
+                         ErrorCode::InvalidArgument,
+                         {"options.shortlist (= multi_vector)", "'codes' has no multi-vector items and no embeddings"},
+                         "no vectors");
   Collection nogroups(CollectionOptions{.dim = d.dim});
   xmr_test::expect_error([&] { (void)xmr::retrieve(nogroups, q, {.group_by = true}); }, ErrorCode::InvalidArgument,
                          {"options.group_by", "options.groups = false"}, "group_by");
@@ -938,10 +944,51 @@ TEST(PipelineMultiVector, Blip2StyleCrossModalBothDirections) {
   // Image -> text: each image's tokens against every text, max.
   const PipelineResult i2t = index.search(xmr::Direction::ImageToText, image_ids,
                                           {.k = 5, .candidates = 90, .shortlist = xmr::ShortlistBy::MultiVector});
-  xmr_test::expect_topk_matches(
-      view_of(i2t),
-      xmr_test::make_multi_vector_reference(txt_d, one, text_ids, img_d, img.offsets, 16, Metric::Cosine, false), tol,
-      "i2t (seed 41)");
+  const auto ref_i2t =
+      xmr_test::make_multi_vector_reference(txt_d, one, text_ids, img_d, img.offsets, 16, Metric::Cosine, false);
+  xmr_test::expect_topk_matches(view_of(i2t), ref_i2t, tol, "i2t (seed 41)");
+  // The same against texts stored with their embeddings only: MaxSim by a dense search per
+  // image token (exact), with and without a filter (both of its strategies).
+  Collection images2(CollectionOptions{.name = "images", .multi_vector_dim = 16});
+  images2.add({.vectors = {MatrixView<const float>(img.vectors.data(), img.offsets.back(), 16), img.offsets}});
+  Collection texts2(CollectionOptions{.name = "texts", .dim = 16, .num_labels = 1});
+  std::vector<std::uint8_t> odd(90);
+  for (std::size_t t = 0; t < 90; ++t) odd[t] = t % 2 == 1 ? 1 : 0;
+  texts2.add({.embeddings = MatrixView<const float>(txt.data(), 90, 16),
+              .labels = MatrixView<const std::uint8_t>(odd.data(), 90, 1)});
+  const xmr::CrossModalIndex index2(std::move(images2), std::move(texts2));
+  for (const std::int64_t candidates : {5, 40, 90}) {
+    const PipelineResult r =
+        index2.search(xmr::Direction::ImageToText, image_ids,
+                      {.k = 5, .candidates = candidates, .shortlist = xmr::ShortlistBy::MultiVector});
+    xmr_test::expect_topk_matches(view_of(r), ref_i2t, tol, "i2t over embeddings, C " + std::to_string(candidates));
+    for (const std::vector<std::uint64_t>& bits :
+         {xmr::make_id_bitset(std::vector<std::int64_t>{0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89}),
+          xmr::make_id_bitset(std::vector<std::int64_t>(text_ids.begin() + 2, text_ids.end()))}) {
+      const PipelineResult rf = index2.search(xmr::Direction::ImageToText, image_ids,
+                                              {.k = 5,
+                                               .candidates = candidates,
+                                               .shortlist = xmr::ShortlistBy::MultiVector,
+                                               .filter = {.any_labels = {0}, .id_bitset = bits}});
+      std::vector<double> items;
+      std::vector<std::int64_t> offs{0};
+      std::vector<std::int64_t> ids;
+      for (std::int64_t t = 0; t < 90; ++t) {
+        if (t % 2 == 0 || ((bits[static_cast<std::size_t>(t / 64)] >> (t % 64)) & 1U) == 0) continue;
+        items.insert(items.end(), txt_d.begin() + t * 16, txt_d.begin() + (t + 1) * 16);
+        offs.push_back(offs.back() + 1);
+        ids.push_back(t);
+      }
+      xmr_test::expect_topk_matches(
+          view_of(rf),
+          xmr_test::make_multi_vector_reference(items, offs, ids, img_d, img.offsets, 16, Metric::Cosine, false), tol,
+          "i2t over embeddings, filtered, C " + std::to_string(candidates));
+    }
+  }
+  EXPECT_XMR_ERROR(
+      index2.search(xmr::Direction::ImageToText, image_ids,
+                    {.shortlist = xmr::ShortlistBy::MultiVector, .reduce = xmr::MultiVectorReduce::SumMaxSim}),
+      ErrorCode::InvalidArgument, "options.reduce (= sum_max_sim)", "'texts'");
 }
 
 TEST(PipelineGpu, MatchesCpu) {

@@ -93,6 +93,9 @@ struct Plan {
   std::int64_t num_queries = 0;
   bool uses_embeddings = false;
   bool uses_vectors = false;
+  /// ShortlistBy::MultiVector (MaxSim) against a collection of single embeddings: every query
+  /// vector searches the embeddings and each item keeps its best score over them.
+  bool token_search = false;
   bool uses_codes = false;
   bool has_scorer = false;
 };
@@ -110,9 +113,17 @@ Plan check_call(const Collection::Impl& c, const Queries& q, const PipelineOptio
       p.uses_embeddings = true;
       break;
     case ShortlistBy::MultiVector:
-      XMR_EXPECTS(c.multi_vector != nullptr, "options.shortlist (= multi_vector): collection '", co.name,
-                  "' has no multi-vector items (options.multi_vector_dim = 0)");
       p.uses_vectors = true;
+      if (c.multi_vector != nullptr) break;
+      // Single-vector items: MaxSim over the embeddings (the max over query vectors of a dense
+      // search per query vector, which is exact: see Runner::stage1).
+      XMR_EXPECTS(c.dense != nullptr, "options.shortlist (= multi_vector): collection '", co.name,
+                  "' has no multi-vector items and no embeddings (options.multi_vector_dim = 0, options.dim = 0)");
+      XMR_EXPECTS(o.reduce == MultiVectorReduce::MaxSim,
+                  "options.shortlist (= multi_vector) with options.reduce (= ", "sum_max_sim): collection '", co.name,
+                  "' has no multi-vector items (options.multi_vector_dim = 0), and over its embeddings only max_sim "
+                  "is supported");
+      p.token_search = true;
       break;
     case ShortlistBy::Codes:
       XMR_EXPECTS(c.codes != nullptr, "options.shortlist (= codes): collection '", co.name,
@@ -184,7 +195,7 @@ Plan check_call(const Collection::Impl& c, const Queries& q, const PipelineOptio
     count(q.embeddings.rows(), "queries.embeddings");
   }
   if (p.uses_vectors) {
-    count(check_batch(q.vectors, "queries.vectors", co.multi_vector_dim), "queries.vectors");
+    count(check_batch(q.vectors, "queries.vectors", p.token_search ? co.dim : co.multi_vector_dim), "queries.vectors");
     check_values(q.vectors.vectors, "queries.vectors.vectors", co.metric);
   }
   if (p.uses_codes) {
@@ -264,6 +275,8 @@ class Runner {
  private:
   void prepare_source();
   void stage1(Chunk& ch) const;
+  Device token_search(const MultiVectorBatch& qb, std::int64_t f, std::vector<std::int64_t>& ids,
+                      std::vector<float>& scores, const SearchOptions& so) const;
   void stage2(Chunk& ch, PipelineStats& st) const;
   void stage3(Chunk& ch, PipelineStats& st) const;
   void finish(const Chunk& ch, PipelineResult& r) const;
@@ -282,7 +295,7 @@ class Runner {
 void Runner::prepare_source() {
   const auto N = c_.meta->size();
   src_.size = N;
-  if (o_.shortlist == ShortlistBy::Embeddings) {
+  if (o_.shortlist == ShortlistBy::Embeddings || p_.token_search) {
     src_.rows = c_.dense->impl().current();
     src_.cache = &c_.dense->impl().mirrors;
   } else if (o_.shortlist == ShortlistBy::Codes) {
@@ -329,6 +342,56 @@ MultiVectorBatch Runner::query_vectors(std::int64_t q0, std::int64_t qn, std::ve
   return {MatrixView<const float>(v.row(base), end - base, v.cols(), v.stride()), offs};
 }
 
+/// MaxSim of multi-vector queries against single-embedding items, [qn x f] best first: each
+/// query vector searches the embeddings for its f best, and each item keeps its best score over
+/// the query's vectors. Exact: if item x is among a query's f best by MaxSim, reached at query
+/// vector t, every item above x for t has a MaxSim above x's too, so fewer than f are, and x is in
+/// t's f best (the same holds for the over-fetch of a filter: f = C + failing items).
+Device Runner::token_search(const MultiVectorBatch& qb, std::int64_t f, std::vector<std::int64_t>& ids,
+                            std::vector<float>& scores, const SearchOptions& so) const {
+  const std::int64_t qn = qb.size();
+  const std::int64_t rows = qb.vectors.rows();
+  std::vector<std::int64_t> tid(detail::to_size(detail::mul_checked(rows, f, "query vectors x candidates")));
+  std::vector<float> tsc(tid.size());
+  const Device device = c_.dense->impl().search_snapshot(*src_.rows, *src_.cache, qb.vectors, f,
+                                                         MatrixView<std::int64_t>(tid.data(), rows, f),
+                                                         MatrixView<float>(tsc.data(), rows, f), so);
+  std::vector<std::pair<std::int64_t, float>> best;  // (id, score)
+  for (std::int64_t q = 0; q < qn; ++q) {
+    const std::int64_t r0 = qb.offsets.empty() ? q : qb.offsets[detail::to_size(q)];
+    const std::int64_t r1 = qb.offsets.empty() ? q + 1 : qb.offsets[detail::to_size(q + 1)];
+    best.clear();
+    for (std::int64_t r = r0; r < r1; ++r) {
+      for (std::int64_t j = 0; j < f; ++j) {
+        const auto e = detail::to_size(r * f + j);
+        if (tid[e] < 0) break;
+        best.emplace_back(tid[e], tsc[e]);
+      }
+    }
+    // Per id its best score (NaN only when every one of its scores is NaN), then the ranking:
+    // descending score, NaN last, ties by ascending id.
+    auto better = [](float a, float b) { return std::isnan(b) ? !std::isnan(a) : a > b; };
+    std::sort(best.begin(), best.end(), [&](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return better(a.second, b.second);
+    });
+    best.erase(std::unique(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+               best.end());
+    std::sort(best.begin(), best.end(), [&](const auto& a, const auto& b) {
+      if (better(a.second, b.second)) return true;
+      if (better(b.second, a.second)) return false;
+      return a.first < b.first;
+    });
+    for (std::int64_t j = 0; j < f; ++j) {
+      const auto e = detail::to_size(q * f + j);
+      const bool has = j < static_cast<std::int64_t>(best.size());
+      ids[e] = has ? best[detail::to_size(j)].first : -1;
+      scores[e] = has ? best[detail::to_size(j)].second : kNegInf;
+    }
+  }
+  return device;
+}
+
 void Runner::stage1(Chunk& ch) const {
   const auto t0 = Clock::now();
   const std::int64_t qn = ch.qn;
@@ -367,9 +430,14 @@ void Runner::stage1(Chunk& ch) const {
     }
     case ShortlistBy::MultiVector: {
       std::vector<std::int64_t> offs;
+      const MultiVectorBatch qb = query_vectors(ch.q0, qn, offs);
+      if (p_.token_search) {
+        ch.device = token_search(qb, f, ids, scores, so);
+        break;
+      }
       const MultiVectorSearchOptions mo{o_.reduce, o_.device, &res_};
-      ch.device = c_.multi_vector->impl().search_snapshot(*src_.vectors, src_.cache, query_vectors(ch.q0, qn, offs), f,
-                                                          out_ids, MatrixView<float>(scores.data(), qn, f), mo);
+      ch.device = c_.multi_vector->impl().search_snapshot(*src_.vectors, src_.cache, qb, f, out_ids,
+                                                          MatrixView<float>(scores.data(), qn, f), mo);
       break;
     }
   }
@@ -404,7 +472,12 @@ void Runner::stage2(Chunk& ch, PipelineStats& st) const {
   const MatrixView<float> out(ch.s2.data(), qn, C_);
   if (o_.rescore == RescoreBy::Embeddings) {
     const MatrixView<const float>& e = q_.embeddings;
-    c_.dense->rescore(MatrixView<const float>(e.row(ch.q0), qn, e.cols(), e.stride()), cand, out);
+    // On the device that holds the vectors: the GPU when the embeddings are resident there (a
+    // GPU search made the copy), else the CPU; never an upload just to re-score, and the CPU
+    // when the call asks for it.
+    const std::optional<Device> where = o_.device == Device::Cpu ? Device::Cpu : Device::Auto;
+    c_.dense->rescore(MatrixView<const float>(e.row(ch.q0), qn, e.cols(), e.stride()), cand, out,
+                      SearchOptions{where, &res_});
   } else {
     std::vector<std::int64_t> offs;
     c_.multi_vector->rescore(query_vectors(ch.q0, qn, offs), cand, out, o_.reduce);
@@ -509,9 +582,9 @@ void Runner::stage3(Chunk& ch, PipelineStats& st) const {
   if (error) {
     const std::int64_t lo = cuts[detail::to_size(error_batch)];
     const std::int64_t hi = cuts[detail::to_size(error_batch + 1)];
-    const std::string where = detail::concat("scorer failed on batch ", first_batch + error_batch, " (", hi - lo,
-                                             " pairs of query rows ", rows[detail::to_size(lo)], "..",
-                                             rows[detail::to_size(hi - 1)], "): ");
+    const std::string where =
+        detail::concat("scorer failed on batch ", first_batch + error_batch, " (", hi - lo, " pairs of query rows ",
+                       rows[detail::to_size(lo)], "..", rows[detail::to_size(hi - 1)], "): ");
     try {
       std::rethrow_exception(error);
     } catch (const Error& e) {
@@ -738,17 +811,19 @@ PipelineResult CrossModalIndex::search(Direction direction, std::span<const std:
   if (vectors) {
     // Multi-vector queries: the query side's vectors, or its embeddings as one vector each
     // (a BLIP-2 text's one ITC feature against an image's 32 query-token features).
+    // The target's vectors, or for a MaxSim shortlist its embeddings (one vector per item).
+    const std::int64_t target_dim = to_o.multi_vector_dim > 0 ? to_o.multi_vector_dim : to_o.dim;
     if (fo.multi_vector_dim > 0) {
-      XMR_EXPECTS(fo.multi_vector_dim == to_o.multi_vector_dim, "query collection '", fo.name,
+      XMR_EXPECTS(fo.multi_vector_dim == target_dim, "query collection '", fo.name,
                   "' vectors (multi_vector_dim = ", fo.multi_vector_dim, ") do not match collection '", to_o.name,
-                  "' (multi_vector_dim = ", to_o.multi_vector_dim, ")");
+                  "' (multi_vector_dim = ", to_o.multi_vector_dim, ", dim = ", to_o.dim, ")");
       from.vectors_of(query_ids, vec, offs);
       q.vectors = MultiVectorBatch{
           MatrixView<const float>(vec.data(), offs.empty() ? 0 : offs.back(), fo.multi_vector_dim), offs};
     } else {
-      XMR_EXPECTS(fo.dim > 0 && fo.dim == to_o.multi_vector_dim, "query collection '", fo.name,
-                  "' has no vectors and no embeddings of dim ", to_o.multi_vector_dim, " (the multi_vector_dim of '",
-                  to_o.name, "') for options.", options.shortlist == ShortlistBy::MultiVector ? "shortlist" : "rescore",
+      XMR_EXPECTS(fo.dim > 0 && fo.dim == target_dim, "query collection '", fo.name,
+                  "' has no vectors and no embeddings of dim ", target_dim, " (the vectors of '", to_o.name,
+                  "') for options.", options.shortlist == ShortlistBy::MultiVector ? "shortlist" : "rescore",
                   " (= multi_vector)");
       if (emb.empty()) emb = from.embeddings_of(query_ids);
       q.vectors = MultiVectorBatch{MatrixView<const float>(emb.data(), nq, fo.dim), {}};
