@@ -806,6 +806,29 @@ TEST_F(CrossModalFixture, BothDirectionsEqualBruteForceAndFindTheirPairs) {
                    ErrorCode::InvalidArgument, "'images'");
 }
 
+TEST_F(PipelineFixture, ScorerGetsTheStreamTheCallBorrows) {
+  // A Resources that borrows a caller's stream hands it to the scorer (a GPU cross-encoder then
+  // enqueues on it). Constructing a Resources never touches the GPU, and a CPU call never uses
+  // the stream, so a stand-in pointer is enough here.
+  auto* stream = reinterpret_cast<CUstream_st*>(std::uintptr_t{0x5000});
+  xmr::Resources res(0, stream);
+  std::atomic<int> seen{0};
+  std::atomic<int> wrong{0};
+  const PipelineResult r = xmr::retrieve(c, queries(),
+                                         {.k = 3,
+                                          .candidates = 8,
+                                          .score_fn =
+                                              [&](const xmr::PairBatch& p, std::span<float> s) {
+                                                ++(p.stream == stream ? seen : wrong);
+                                                std::fill(s.begin(), s.end(), 0.0f);
+                                              },
+                                          .scorer_threads = 2,
+                                          .device = Device::Cpu,
+                                          .resources = &res});
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(seen.load(), r.stats.scorer_calls);
+}
+
 TEST_F(PipelineFixture, ListwiseBatchesHoldWholeQueries) {
   for (const auto& [batch, calls] : std::vector<std::pair<std::int64_t, std::int64_t>>{{50, 5}, {10, 9}, {1000, 1}}) {
     std::atomic<std::int64_t> partial{0};
