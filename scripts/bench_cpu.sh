@@ -14,12 +14,14 @@
 #           write_index / read_index -> io_cpu.{json,md}. Files go to XMR_BENCH_DIR (default
 #           /tmp); needs 3 GB free there.
 #   pipeline  bench_pipeline: two-stage retrieval (128-bit Hamming shortlist of C candidates +
-#           exact re-score) against exact dense search, N = 1e6 images x 512-d, 1000 text queries,
-#           recall@10 and queries/s per C -> pipeline_cpu.{json,md}, pipeline_recall.csv and
-#           pipeline_recall.png (bench/plot_pipeline.py; the plot needs python3-matplotlib:
-#           scripts/setup.sh --bench). Not part of "all": with 2 repetitions it took 7 minutes
-#           on the 2-core EPYC (shared with other jobs), 3 of them making the data, training the
-#           binariser and encoding; docs/benchmarks_pipeline.md.
+#           exact re-score) against exact dense search, N = 1e6 x 512-d, 1000 queries, on two data
+#           sets (cross_modal: text queries, image database; spectrum: one modality with a
+#           decaying eigenvalue spectrum), recall@10 and queries/s per C -> pipeline_cpu.{json,md},
+#           pipeline_recall.csv (with a data column) and pipeline_recall.png
+#           (bench/plot_pipeline.py; the plot needs python3-matplotlib: scripts/setup.sh --bench).
+#           Not part of "all": estimated at about 9 minutes with 1 repetition and 13 with 2 on the
+#           2-core EPYC (cross_modal alone, 2 repetitions, took 7 minutes under load, 3 of them
+#           making the data, training the binariser and encoding); docs/benchmarks_pipeline.md.
 #
 # XMR_BENCH_WHAT=dense|binary|io|pipeline|all  which suites to run (default all: dense, binary, io)
 # XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a

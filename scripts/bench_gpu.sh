@@ -15,7 +15,8 @@
 # pipeline (only when asked for: XMR_BENCH_WHAT=pipeline): bench_pipeline, two-stage retrieval
 #         (128-bit Hamming shortlist of C candidates on the GPU + exact re-score on the CPU)
 #         against exact dense search on the GPU, and the same cases on the host CPU for
-#         comparison; N = 1e6 x 512, 1000 text queries; recall@10 and queries/s per C
+#         comparison; N = 1e6 x 512, 1000 queries, data sets cross_modal (text queries) and
+#         spectrum (one modality, decaying spectrum); recall@10 and queries/s per C
 #         -> pipeline_gpu.{json,md}, pipeline_recall.csv, pipeline_recall.png
 #         (bench/plot_pipeline.py; docs/benchmarks_pipeline.md). Build it with
 #         `cmake --build build-cuda --target bench_pipeline`.
