@@ -52,20 +52,15 @@ void sequential_ids(const DenseSnapshot& cur, std::span<std::int64_t> out) {
   std::iota(out.begin(), out.end(), first);
 }
 
-std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const void* rows,
-                                                 std::span<const std::int64_t> ids, const char* ids_name) {
+std::vector<std::int64_t> check_new_ids(std::span<const std::int64_t> stored, std::span<const std::int64_t> ids,
+                                        const char* ids_name, const std::string& container) {
   const auto n = static_cast<std::int64_t>(ids.size());
-  const std::int64_t total = detail::add_checked(cur.size, n, "index size after add");
-  XMR_EXPECTS(static_cast<std::uint64_t>(total) <= kernels::kMaxPositions, "index size after add (= ", total,
-              ") exceeds the per-index limit (= ", kernels::kMaxPositions, ")");
-
-  // Validate every id before touching any memory.
-  std::vector<std::int64_t> order(detail::to_size(n));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t id = ids[detail::to_size(i)];
     XMR_EXPECTS(id >= 0 && id <= kMaxId, ids_name, "[", i, "] (= ", id, ") must be in [0, ", kMaxId, "]");
   }
+  std::vector<std::int64_t> order(detail::to_size(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](std::int64_t a, std::int64_t b) { return ids[detail::to_size(a)] < ids[detail::to_size(b)]; });
   for (std::int64_t i = 1; i < n; ++i) {
@@ -74,12 +69,71 @@ std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const
     XMR_EXPECTS(ids[detail::to_size(a)] != ids[detail::to_size(b)], ids_name, "[", b, "] (= ", ids[detail::to_size(b)],
                 ") repeats ", ids_name, "[", a, "]");
   }
-  const std::int64_t* old_ids = cur.id_data();
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t id = ids[detail::to_size(i)];
-    XMR_EXPECTS(!std::binary_search(old_ids, old_ids + cur.size, id), ids_name, "[", i, "] (= ", id,
-                ") is already in the index");
+    XMR_EXPECTS(!std::binary_search(stored.begin(), stored.end(), id), ids_name, "[", i, "] (= ", id,
+                ") is already in ", container);
   }
+  return order;
+}
+
+std::vector<std::int64_t> removal_positions(std::span<const std::int64_t> stored, std::span<const std::int64_t> ids,
+                                            const char* ids_name, const std::string& container) {
+  const auto n = static_cast<std::int64_t>(ids.size());
+  std::vector<std::int64_t> positions(detail::to_size(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t id = ids[detail::to_size(i)];
+    const auto it = std::lower_bound(stored.begin(), stored.end(), id);
+    XMR_EXPECTS(it != stored.end() && *it == id, ids_name, "[", i, "] (= ", id, ") is not in ", container);
+    positions[detail::to_size(i)] = it - stored.begin();
+  }
+  std::vector<std::int64_t> order(detail::to_size(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return positions[detail::to_size(a)] < positions[detail::to_size(b)];
+  });
+  for (std::int64_t i = 1; i < n; ++i) {
+    const std::int64_t a = order[detail::to_size(i - 1)];
+    const std::int64_t b = order[detail::to_size(i)];
+    XMR_EXPECTS(positions[detail::to_size(a)] != positions[detail::to_size(b)], ids_name, "[", std::max(a, b),
+                "] (= ", ids[detail::to_size(b)], ") repeats ", ids_name, "[", std::min(a, b), "]");
+  }
+  std::sort(positions.begin(), positions.end());
+  return positions;
+}
+
+std::vector<std::int64_t> candidate_positions(std::span<const std::int64_t> stored,
+                                              const MatrixView<const std::int64_t>& candidates) {
+  const std::int64_t nq = candidates.rows();
+  const std::int64_t nc = candidates.cols();
+  std::vector<std::int64_t> positions(detail::to_size(detail::mul_checked(nq, nc, "candidates.rows x cols")));
+  for (std::int64_t q = 0; q < nq; ++q) {
+    const std::int64_t* row = candidates.row(q);
+    for (std::int64_t j = 0; j < nc; ++j) {
+      const std::int64_t id = row[j];
+      std::int64_t pos = -1;
+      if (id != -1) {
+        const auto it = std::lower_bound(stored.begin(), stored.end(), id);
+        XMR_EXPECTS(it != stored.end() && *it == id, "candidates[", q, "][", j, "] (= ", id, ") is not in the index");
+        pos = it - stored.begin();
+      }
+      positions[detail::to_size(q * nc + j)] = pos;
+    }
+  }
+  return positions;
+}
+
+std::shared_ptr<const DenseSnapshot> append_rows(const DenseSnapshot& cur, const void* rows,
+                                                 std::span<const std::int64_t> ids, const char* ids_name) {
+  const auto n = static_cast<std::int64_t>(ids.size());
+  const std::int64_t total = detail::add_checked(cur.size, n, "index size after add");
+  XMR_EXPECTS(static_cast<std::uint64_t>(total) <= kernels::kMaxPositions, "index size after add (= ", total,
+              ") exceeds the per-index limit (= ", kernels::kMaxPositions, ")");
+
+  // Validate every id before touching any memory.
+  const std::vector<std::int64_t> order =
+      check_new_ids({cur.id_data(), detail::to_size(cur.size)}, ids, ids_name, "the index");
+  const std::int64_t* old_ids = cur.id_data();
 
   const std::size_t row_bytes = cur.row_bytes();
   const auto* src = static_cast<const std::byte*>(rows);
@@ -131,24 +185,8 @@ std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::
   const auto n = static_cast<std::int64_t>(ids.size());
   const std::int64_t* old_ids = cur.id_data();
   // Validate every id before touching any memory: each must be stored, none repeated.
-  std::vector<std::int64_t> positions(detail::to_size(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t id = ids[detail::to_size(i)];
-    const std::int64_t* it = std::lower_bound(old_ids, old_ids + cur.size, id);
-    XMR_EXPECTS(it != old_ids + cur.size && *it == id, ids_name, "[", i, "] (= ", id, ") is not in the index");
-    positions[detail::to_size(i)] = it - old_ids;
-  }
-  std::vector<std::int64_t> order(detail::to_size(n));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-    return positions[detail::to_size(a)] < positions[detail::to_size(b)];
-  });
-  for (std::int64_t i = 1; i < n; ++i) {
-    const std::int64_t a = order[detail::to_size(i - 1)];
-    const std::int64_t b = order[detail::to_size(i)];
-    XMR_EXPECTS(positions[detail::to_size(a)] != positions[detail::to_size(b)], ids_name, "[", std::max(a, b),
-                "] (= ", ids[detail::to_size(b)], ") repeats ", ids_name, "[", std::min(a, b), "]");
-  }
+  const std::vector<std::int64_t> positions =
+      removal_positions({old_ids, detail::to_size(cur.size)}, ids, ids_name, "the index");
 
   auto next = std::make_shared<DenseSnapshot>(cur);
   if (n == 0) return next;
@@ -165,7 +203,7 @@ std::shared_ptr<const DenseSnapshot> remove_rows(const DenseSnapshot& cur, std::
   std::int64_t out = 0;
   std::int64_t from = 0;
   for (std::int64_t i = 0; i <= n; ++i) {
-    const std::int64_t to = i < n ? positions[detail::to_size(order[detail::to_size(i)])] : cur.size;
+    const std::int64_t to = i < n ? positions[detail::to_size(i)] : cur.size;
     const std::int64_t len = to - from;
     if (len > 0) {
       std::memcpy(dst + detail::to_size(out) * row_bytes, src + detail::to_size(from) * row_bytes,

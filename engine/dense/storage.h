@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "common/host_array.h"
+#include "xmr/matrix_view.h"
 #include "xmr/types.h"
 
 namespace xmr::engine {
@@ -65,6 +68,25 @@ inline constexpr std::int64_t kMaxId = INT64_MAX - 1;
 
 /// Ids for an add without ids: max_id + 1, +2, ... Throws when they would pass kMaxId.
 void sequential_ids(const DenseSnapshot& cur, std::span<std::int64_t> out);
+
+/// Validates ids to add against each other and against `stored` (ascending): each in
+/// [0, kMaxId], none repeated, none stored. Returns the batch's order by ascending id (stable).
+/// Throws InvalidArgument naming `ids_name`, the position and the id, and `container` ("the
+/// index", "collection 'images'") for an id already stored.
+std::vector<std::int64_t> check_new_ids(std::span<const std::int64_t> stored, std::span<const std::int64_t> ids,
+                                        const char* ids_name, const std::string& container);
+
+/// Validates ids to remove: each in `stored` (ascending), none repeated. Returns their positions
+/// in `stored`, ascending. Throws InvalidArgument naming `ids_name`, the position and the id, and
+/// `container` for an id that is not stored.
+std::vector<std::int64_t> removal_positions(std::span<const std::int64_t> stored, std::span<const std::int64_t> ids,
+                                            const char* ids_name, const std::string& container);
+
+/// The positions in `stored` (ascending) of a [Q x C] view of candidate ids, row by row; -1 stays
+/// -1 (an empty slot). Throws InvalidArgument naming `candidates[q][j]` and the id for an id that
+/// is not stored. Every id is looked up before the caller computes anything.
+std::vector<std::int64_t> candidate_positions(std::span<const std::int64_t> stored,
+                                              const MatrixView<const std::int64_t>& candidates);
 
 /// Validates `ids` (range, uniqueness within the batch and against `cur`) and returns the
 /// snapshot with `rows` ([n x dim] of the storage type, already prepared) added. Writes only

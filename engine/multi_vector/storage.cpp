@@ -107,26 +107,9 @@ std::shared_ptr<const MultiVectorSnapshot> append_items(const MultiVectorSnapsho
               ") exceed the per-index limit (= ", kMaxMultiVectors, ")");
 
   // Validate every id before touching any memory.
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t id = ids[detail::to_size(i)];
-    XMR_EXPECTS(id >= 0 && id <= kMaxId, ids_name, "[", i, "] (= ", id, ") must be in [0, ", kMaxId, "]");
-  }
-  std::vector<std::int64_t> order(detail::to_size(n));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::int64_t a, std::int64_t b) { return ids[detail::to_size(a)] < ids[detail::to_size(b)]; });
-  for (std::int64_t i = 1; i < n; ++i) {
-    const std::int64_t a = order[detail::to_size(i - 1)];
-    const std::int64_t b = order[detail::to_size(i)];
-    XMR_EXPECTS(ids[detail::to_size(a)] != ids[detail::to_size(b)], ids_name, "[", b, "] (= ", ids[detail::to_size(b)],
-                ") repeats ", ids_name, "[", a, "]");
-  }
   const std::int64_t* old_ids = cur.id_data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t id = ids[detail::to_size(i)];
-    XMR_EXPECTS(!std::binary_search(old_ids, old_ids + cur.size, id), ids_name, "[", i, "] (= ", id,
-                ") is already in the index");
-  }
+  const std::vector<std::int64_t> order =
+      check_new_ids({old_ids, detail::to_size(cur.size)}, ids, ids_name, "the index");
 
   auto next = std::make_shared<MultiVectorSnapshot>(cur);
   next->size = total;
@@ -194,24 +177,8 @@ std::shared_ptr<const MultiVectorSnapshot> remove_items(const MultiVectorSnapsho
   const auto n = static_cast<std::int64_t>(ids.size());
   const std::int64_t* old_ids = cur.id_data();
   // Validate every id before touching any memory: each must be stored, none repeated.
-  std::vector<std::int64_t> positions(detail::to_size(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t id = ids[detail::to_size(i)];
-    const std::int64_t* it = std::lower_bound(old_ids, old_ids + cur.size, id);
-    XMR_EXPECTS(it != old_ids + cur.size && *it == id, ids_name, "[", i, "] (= ", id, ") is not in the index");
-    positions[detail::to_size(i)] = it - old_ids;
-  }
-  std::vector<std::int64_t> order(detail::to_size(n));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-    return positions[detail::to_size(a)] < positions[detail::to_size(b)];
-  });
-  for (std::int64_t i = 1; i < n; ++i) {
-    const std::int64_t a = order[detail::to_size(i - 1)];
-    const std::int64_t b = order[detail::to_size(i)];
-    XMR_EXPECTS(positions[detail::to_size(a)] != positions[detail::to_size(b)], ids_name, "[", std::max(a, b),
-                "] (= ", ids[detail::to_size(b)], ") repeats ", ids_name, "[", std::min(a, b), "]");
-  }
+  const std::vector<std::int64_t> positions =
+      removal_positions({old_ids, detail::to_size(cur.size)}, ids, ids_name, "the index");
 
   auto next = std::make_shared<MultiVectorSnapshot>(cur);
   if (n == 0) return next;

@@ -74,28 +74,6 @@ std::int64_t batch_size(const CollectionOptions& o, const CollectionBatch& b) {
   return n;
 }
 
-/// Validates ids against each other and the stored ones (as the indexes would, but once, for
-/// every part and for a collection of any parts).
-void check_new_ids(const detail::CollectionMeta& meta, std::span<const std::int64_t> ids) {
-  const auto n = static_cast<std::int64_t>(ids.size());
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t id = ids[detail::to_size(i)];
-    XMR_EXPECTS(id >= 0 && id <= engine::kMaxId, "items.ids[", i, "] (= ", id, ") must be in [0, ", engine::kMaxId,
-                "]");
-    XMR_EXPECTS(meta.position(id) < 0, "items.ids[", i, "] (= ", id, ") is already in the collection");
-  }
-  std::vector<std::int64_t> order(detail::to_size(n));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::int64_t a, std::int64_t b) { return ids[detail::to_size(a)] < ids[detail::to_size(b)]; });
-  for (std::int64_t i = 1; i < n; ++i) {
-    const std::int64_t a = order[detail::to_size(i - 1)];
-    const std::int64_t b = order[detail::to_size(i)];
-    XMR_EXPECTS(ids[detail::to_size(a)] != ids[detail::to_size(b)], "items.ids[", b, "] (= ", ids[detail::to_size(b)],
-                ") repeats items.ids[", a, "]");
-  }
-}
-
 }  // namespace
 
 std::vector<std::int64_t> Collection::Impl::positions_of(std::span<const std::int64_t> ids, const char* name) const {
@@ -177,7 +155,8 @@ void Collection::add(const CollectionBatch& items) {
       std::iota(seq.begin(), seq.end(), first);
       ids = seq;
     } else {
-      check_new_ids(cur, ids);
+      // Once for every part (the indexes validate the same way), naming the collection.
+      (void)engine::check_new_ids(cur.ids, ids, "items.ids", detail::concat("collection '", o.name, "'"));
     }
 
     // The next snapshot of every part; nothing is published until all are built.
@@ -242,17 +221,9 @@ void Collection::add(const CollectionBatch& items) {
 void Collection::remove(std::span<const std::int64_t> ids) {
   Impl& im = *impl_;
   std::unique_lock lock(im.mutex);
-  const std::vector<std::int64_t> pos = im.positions_of(ids, "ids");
-  std::vector<std::int64_t> sorted = pos;
-  std::sort(sorted.begin(), sorted.end());
-  for (std::size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i] == sorted[i - 1]) {
-      const auto first = std::find(pos.begin(), pos.end(), sorted[i]) - pos.begin();
-      const auto second = std::find(pos.begin() + first + 1, pos.end(), sorted[i]) - pos.begin();
-      detail::fail(ErrorCode::InvalidArgument, "ids[", second, "] (= ", ids[detail::to_size(second)], ") repeats ids[",
-                   first, "]");
-    }
-  }
+  XMR_EXPECTS(ids.data() != nullptr || ids.empty(), "ids.data() (= null) with size ", ids.size());
+  const std::vector<std::int64_t> sorted =
+      engine::removal_positions(im.meta->ids, ids, "ids", detail::concat("collection '", im.options.name, "'"));
   if (ids.empty()) return;
   detail::translate_bad_alloc("Collection::remove", [&] {
     std::shared_ptr<const engine::DenseSnapshot> dense_next;

@@ -43,22 +43,8 @@ Device DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const s
   if (nq == 0 || nc == 0) return device;
   return detail::translate_bad_alloc("DenseIndex::rescore", [&] {
     // Every id is looked up (and validated) before anything is computed.
-    const std::int64_t* ids = s->id_data();
-    std::vector<std::int64_t> positions(detail::to_size(detail::mul_checked(nq, nc, "candidates.rows x cols")));
-    for (std::int64_t q = 0; q < nq; ++q) {
-      const std::int64_t* row = candidates.row(q);
-      for (std::int64_t j = 0; j < nc; ++j) {
-        const std::int64_t id = row[j];
-        std::int64_t pos = -1;
-        if (id != -1) {
-          const std::int64_t* it = std::lower_bound(ids, ids + s->size, id);
-          XMR_EXPECTS(it != ids + s->size && *it == id, "candidates[", q, "][", j, "] (= ", id,
-                      ") is not in the index");
-          pos = it - ids;
-        }
-        positions[detail::to_size(q * nc + j)] = pos;
-      }
-    }
+    const std::vector<std::int64_t> positions =
+        engine::candidate_positions({s->id_data(), detail::to_size(s->size)}, candidates);
     std::vector<float> qf;
     std::vector<std::uint16_t> qh;
     prepare_queries(queries, device, qf, qh);

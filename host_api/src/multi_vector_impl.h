@@ -12,63 +12,30 @@
 #include "common/check.h"
 #include "gpu/gpu_api.h"
 #include "multi_vector/storage.h"
+#include "snapshot_state.h"
 #include "xmr/multi_vector_index.h"
 
 namespace xmr::detail {
 
-/// The snapshot state of a multi-vector index, as SnapshotState (snapshot_state.h) is for dense
-/// ones: searches copy the current snapshot pointer (the lock is held only for the copy), adds
-/// and removes run one at a time and publish a whole new snapshot, so a search sees the index
-/// before or after a change, never in between, and a failed change publishes nothing.
-class MultiVectorState {
+/// The snapshot state of a multi-vector index (SnapshotCell, as SnapshotState for dense ones).
+class MultiVectorState : public SnapshotCell<engine::MultiVectorSnapshot> {
  public:
-  explicit MultiVectorState(std::shared_ptr<const engine::MultiVectorSnapshot> empty) : snap_(std::move(empty)) {}
-
-  [[nodiscard]] std::shared_ptr<const engine::MultiVectorSnapshot> current() const {
-    std::lock_guard lock(snap_mutex_);
-    return snap_;
-  }
+  using SnapshotCell::SnapshotCell;
 
   /// Appends items (prepared fp32 `vectors`, dense, item j = rows [offsets[j], offsets[j + 1]))
   /// with caller ids, or with sequential ids when `ids` is null, and publishes the result.
   /// Throws (and publishes nothing) on invalid ids, limits or allocation failure.
   void append(const float* vectors, std::span<const std::int64_t> offsets, const std::span<const std::int64_t>* ids) {
-    std::lock_guard wlock(write_mutex_);
-    const auto cur = current();
-    std::vector<std::int64_t> seq;
-    std::span<const std::int64_t> id_span;
-    if (ids != nullptr) {
-      id_span = *ids;
-    } else {
-      seq.resize(offsets.size() - 1);
-      engine::sequential_ids(*cur, seq);
-      id_span = seq;
-    }
-    auto next = engine::append_items(*cur, vectors, offsets, id_span, "ids");
-    std::lock_guard slock(snap_mutex_);
-    snap_ = std::move(next);
+    const auto n = static_cast<std::int64_t>(offsets.size()) - 1;
+    SnapshotCell::append(n, ids, [&](const engine::MultiVectorSnapshot& cur, std::span<const std::int64_t> id_span) {
+      return engine::append_items(cur, vectors, offsets, id_span, "ids");
+    });
   }
 
   /// Removes the items with `ids` (each stored, none repeated) and publishes the result.
   void remove(std::span<const std::int64_t> ids) {
-    std::lock_guard wlock(write_mutex_);
-    auto next = engine::remove_items(*current(), ids, "ids");
-    std::lock_guard slock(snap_mutex_);
-    snap_ = std::move(next);
+    update([&](const engine::MultiVectorSnapshot& cur) { return engine::remove_items(cur, ids, "ids"); });
   }
-
-  /// Publishes a snapshot built from current() elsewhere (engine::append_items / remove_items
-  /// by a caller that publishes several indexes together, as SnapshotState::publish).
-  void publish(std::shared_ptr<const engine::MultiVectorSnapshot> next) {
-    std::lock_guard wlock(write_mutex_);
-    std::lock_guard slock(snap_mutex_);
-    snap_ = std::move(next);
-  }
-
- private:
-  std::mutex write_mutex_;         // one change at a time
-  mutable std::mutex snap_mutex_;  // guards snap_, held only to copy or swap it
-  std::shared_ptr<const engine::MultiVectorSnapshot> snap_;
 };
 
 }  // namespace xmr::detail
