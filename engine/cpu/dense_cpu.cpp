@@ -45,16 +45,7 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
   const std::int64_t n = snap.size;
   const std::int64_t dim = snap.dim;
   const std::int64_t workers = std::max(1, omp_get_max_threads());
-  const Resources::Impl& r = res.impl();
-  std::size_t workspace_bytes = 0;
-  std::int64_t cap_query_rows = 0;
-  std::int64_t cap_db_rows = 0;
-  {  // the setters may run concurrently on a shared Resources
-    std::lock_guard lock(r.mutex);
-    workspace_bytes = r.workspace_bytes.load();
-    cap_query_rows = r.max_query_rows.load();
-    cap_db_rows = r.max_db_rows.load();
-  }
+  const auto [workspace_bytes, cap_query_rows, cap_db_rows] = res.impl().settings();
 
   PlanRequest req;
   req.num_queries = num_queries;

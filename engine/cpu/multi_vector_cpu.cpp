@@ -78,16 +78,7 @@ void multi_vector_search(const MultiVectorSnapshot& snap, const float* queries, 
   const std::int64_t n = snap.size;
   const std::int64_t dim = snap.dim;
   const std::int64_t workers = std::max(1, omp_get_max_threads());
-  const Resources::Impl& r = res.impl();
-  std::size_t workspace_bytes = 0;
-  std::int64_t cap_queries = 0;
-  std::int64_t cap_item_vectors = 0;
-  {  // the setters may run concurrently on a shared Resources
-    std::lock_guard lock(r.mutex);
-    workspace_bytes = r.workspace_bytes.load();
-    cap_queries = r.max_query_rows.load();
-    cap_item_vectors = r.max_db_rows.load();
-  }
+  const auto [workspace_bytes, cap_queries, cap_item_vectors] = res.impl().settings();
   const std::int64_t* item_off = snap.offset_data();
   std::int64_t max_query_vectors = 0;
   for (std::int64_t q = 0; q < num_queries; ++q) {
