@@ -7,6 +7,7 @@
 #include "xmr/collection.h"
 #include "xmr/dense_index.h"
 #include "xmr/error.h"
+#include "xmr/eval.h"
 #include "xmr/index_file.h"
 #include "xmr/matrix_view.h"
 #include "xmr/multi_vector_index.h"
