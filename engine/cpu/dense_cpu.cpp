@@ -1,6 +1,5 @@
 #include "cpu/dense_cpu.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 
 #include "common/check.h"
 #include "common/half.h"
+#include "cpu/score_block.h"
 #include "cpu/topk_buffer.h"
 #include "dense/plan.h"
 #include "resources_impl.h"
@@ -20,9 +20,6 @@ namespace {
 std::int64_t buffer_keys(std::int64_t k) {
   return 2 * k + 64;
 }
-
-/// Below this many queries per tile, one sgemv per query beats sgemm (no packing pass).
-constexpr std::int64_t kGemvMaxQueries = 4;
 
 struct WorkerState {
   std::vector<float> scores;     // [query_rows x db_rows]
@@ -97,18 +94,7 @@ void dense_search(const DenseSnapshot& snap, const float* queries, std::int64_t 
           detail::half_to_float_n(snap.f16_rows() + n0 * dim, s.converted.data(), detail::to_size(nn * dim));
           x = s.converted.data();
         }
-        // Inside a parallel region the OpenMP build of OpenBLAS runs single-threaded. A few
-        // queries use sgemv, which streams the block once instead of packing it for a GEMM.
-        if (qn < kGemvMaxQueries) {
-          for (std::int64_t q = 0; q < qn; ++q) {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(nn), static_cast<blasint>(dim), 1.0f, x,
-                        static_cast<blasint>(dim), qp + q * dim, 1, 0.0f, s.scores.data() + q * nn, 1);
-          }
-        } else {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(qn), static_cast<blasint>(nn),
-                      static_cast<blasint>(dim), 1.0f, qp, static_cast<blasint>(dim), x, static_cast<blasint>(dim),
-                      0.0f, s.scores.data(), static_cast<blasint>(nn));
-        }
+        score_block(qp, qn, x, nn, dim, s.scores.data());
         for (std::int64_t q = 0; q < qn; ++q) {
           s.acc[detail::to_size(q)].push_scores(s.scores.data() + q * nn, nn, static_cast<std::uint64_t>(n0));
         }

@@ -1,6 +1,5 @@
 #include "cpu/multi_vector_cpu.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "cpu/score_block.h"
 #include "cpu/topk_buffer.h"
 #include "dense/plan.h"
 #include "resources_impl.h"
@@ -21,9 +21,6 @@ namespace {
 std::int64_t buffer_keys(std::int64_t k) {
   return 2 * k + 64;
 }
-
-/// Below this many query vectors per tile, one sgemv per vector beats sgemm (no packing pass).
-constexpr std::int64_t kGemvMaxRows = 4;
 
 /// max that lets a NaN in and never out: NaN once either side is NaN, in any order.
 inline float max_nan(float m, float x) {
@@ -145,17 +142,7 @@ void multi_vector_search(const MultiVectorSnapshot& snap, const float* queries, 
         const std::int64_t v0 = item_off[i0];
         const std::int64_t nv = item_off[i1] - v0;
         const float* x = snap.vector_data() + v0 * dim;
-        // Inside a parallel region the OpenMP build of OpenBLAS runs single-threaded.
-        if (rows < kGemvMaxRows) {
-          for (std::int64_t q = 0; q < rows; ++q) {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(nv), static_cast<blasint>(dim), 1.0f, x,
-                        static_cast<blasint>(dim), qp + q * dim, 1, 0.0f, s.scores.data() + q * nv, 1);
-          }
-        } else {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(nv),
-                      static_cast<blasint>(dim), 1.0f, qp, static_cast<blasint>(dim), x, static_cast<blasint>(dim),
-                      0.0f, s.scores.data(), static_cast<blasint>(nv));
-        }
+        score_block(qp, rows, x, nv, dim, s.scores.data());
         for (std::int64_t q = 0; q < qn; ++q) {
           const std::int64_t r0 = query_offsets[q0 + q] - row0;
           const std::int64_t r1 = query_offsets[q0 + q + 1] - row0;
