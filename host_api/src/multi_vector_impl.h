@@ -17,6 +17,11 @@
 
 namespace xmr::detail {
 
+/// Shape, offsets and pointer checks of a multi-vector batch of `dim`-dimensional vectors (errors
+/// name `name`: "items", "queries", ...); values are checked when they are prepared. Returns
+/// the number of entries.
+std::int64_t check_multi_vector_batch(const MultiVectorBatch& batch, const char* name, std::int64_t dim);
+
 /// The snapshot state of a multi-vector index (SnapshotCell, as SnapshotState for dense ones).
 class MultiVectorState : public SnapshotCell<engine::MultiVectorSnapshot> {
  public:

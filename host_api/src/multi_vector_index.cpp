@@ -31,11 +31,13 @@ void check_reduce(MultiVectorReduce reduce, const char* name) {
 
 }  // namespace
 
-void MultiVectorIndex::Impl::check_batch(const MultiVectorBatch& batch, const char* name) const {
+namespace detail {
+
+std::int64_t check_multi_vector_batch(const MultiVectorBatch& batch, const char* name, std::int64_t dim) {
   const std::string vectors_name = std::string(name) + ".vectors";
-  engine::check_input_view(batch.vectors, vectors_name.c_str(), options.dim);
+  engine::check_input_view(batch.vectors, vectors_name.c_str(), dim);
   const std::span<const std::int64_t> off = batch.offsets;
-  if (off.empty()) return;
+  if (off.empty()) return batch.vectors.rows();
   XMR_EXPECTS(off.data() != nullptr, name, ".offsets.data() (= null) with size ", off.size());
   XMR_EXPECTS(off[0] == 0, name, ".offsets[0] (= ", off[0], ") must be 0");
   for (std::size_t i = 1; i < off.size(); ++i) {
@@ -44,6 +46,13 @@ void MultiVectorIndex::Impl::check_batch(const MultiVectorBatch& batch, const ch
   }
   XMR_EXPECTS(off.back() == batch.vectors.rows(), name, ".offsets[", off.size() - 1, "] (= ", off.back(),
               ") must equal ", vectors_name, ".rows (= ", batch.vectors.rows(), ")");
+  return batch.size();
+}
+
+}  // namespace detail
+
+void MultiVectorIndex::Impl::check_batch(const MultiVectorBatch& batch, const char* name) const {
+  (void)detail::check_multi_vector_batch(batch, name, options.dim);
 }
 
 void MultiVectorIndex::Impl::check_search(const MultiVectorBatch& queries, std::int64_t k,

@@ -57,23 +57,6 @@ double seconds_since(Clock::time_point t0) {
 // ---------------------------------------------------------------------------------------------
 // Validation.
 
-/// Checks a multi-vector batch's views and offsets (named `name`), returning its entry count.
-std::int64_t check_batch(const MultiVectorBatch& b, const std::string& name, std::int64_t dim) {
-  engine::check_input_view(b.vectors, (name + ".vectors").c_str(), dim);
-  if (b.offsets.empty()) return b.vectors.rows();
-  XMR_EXPECTS(b.offsets.data() != nullptr, name, ".offsets.data() (= null) with size ", b.offsets.size());
-  XMR_EXPECTS(b.offsets.size() >= 2, name, ".offsets.size() (= ", b.offsets.size(),
-              ") must be >= 2 (n + 1 for n >= 1 entries), or 0 for one vector per entry");
-  XMR_EXPECTS(b.offsets[0] == 0, name, ".offsets[0] (= ", b.offsets[0], ") must be 0");
-  for (std::size_t i = 1; i < b.offsets.size(); ++i) {
-    XMR_EXPECTS(b.offsets[i] > b.offsets[i - 1], name, ".offsets[", i, "] (= ", b.offsets[i], ") must be > ", name,
-                ".offsets[", i - 1, "] (= ", b.offsets[i - 1], "): every entry needs a vector");
-  }
-  XMR_EXPECTS(b.offsets.back() == b.vectors.rows(), name, ".offsets[", b.offsets.size() - 1, "] (= ", b.offsets.back(),
-              ") must equal ", name, ".vectors.rows() (= ", b.vectors.rows(), ")");
-  return static_cast<std::int64_t>(b.offsets.size()) - 1;
-}
-
 /// Every value finite and, under cosine, no zero row: checked for all queries before any stage
 /// runs (the stages check again per chunk, but a bad last chunk must not fail after the scorer
 /// has seen the first).
@@ -195,7 +178,8 @@ Plan check_call(const Collection::Impl& c, const Queries& q, const PipelineOptio
     count(q.embeddings.rows(), "queries.embeddings");
   }
   if (p.uses_vectors) {
-    count(check_batch(q.vectors, "queries.vectors", p.token_search ? co.dim : co.multi_vector_dim), "queries.vectors");
+    count(detail::check_multi_vector_batch(q.vectors, "queries.vectors", p.token_search ? co.dim : co.multi_vector_dim),
+          "queries.vectors");
     check_values(q.vectors.vectors, "queries.vectors.vectors", co.metric);
   }
   if (p.uses_codes) {
