@@ -72,14 +72,15 @@ double ap_stable(std::span<const std::uint8_t> rel, MapVariant variant, std::int
   return count == 0 ? 0.0 : sum / static_cast<double>(count);
 }
 
-double ap_average_all(std::span<const std::uint8_t> rel, std::span<const std::int64_t> groups, std::int64_t cap) {
+double ap_average_all(std::span<const std::int64_t> groups, std::span<const std::int64_t> relevant, std::int64_t cap) {
   // cap = T (KFirstRelevant) or R (All): relevant items counted, in rank order.
   double sum = 0.0;
   std::int64_t s = 0;
   std::int64_t rp = 0;
-  for (const std::int64_t n : groups) {
+  for (std::size_t g = 0; g < groups.size(); ++g) {
     if (rp >= cap) break;
-    const std::int64_t r = std::count(rel.begin() + s, rel.begin() + s + n, std::uint8_t{1});
+    const std::int64_t n = groups[g];
+    const std::int64_t r = relevant[g];
     if (rp + r <= cap) {
       if (r > 0) sum += block_sum(harmonics(s, n), rp, n, r);
     } else {
@@ -99,14 +100,15 @@ double ap_average_all(std::span<const std::uint8_t> rel, std::span<const std::in
   return cap == 0 ? 0.0 : sum / static_cast<double>(cap);
 }
 
-double ap_average_at_k(std::span<const std::uint8_t> rel, std::span<const std::int64_t> groups, std::int64_t k) {
-  const auto total_n = static_cast<std::int64_t>(rel.size());
+double ap_average_at_k(std::span<const std::int64_t> groups, std::span<const std::int64_t> relevant, std::int64_t k) {
+  const std::int64_t total_n = std::accumulate(groups.begin(), groups.end(), std::int64_t{0});
   const std::int64_t window = std::min(k, total_n);
   double before = 0.0;  // expected sum over the groups wholly inside the window
   std::int64_t s = 0;
   std::int64_t rp = 0;
-  for (const std::int64_t n : groups) {
-    const std::int64_t r = std::count(rel.begin() + s, rel.begin() + s + n, std::uint8_t{1});
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const std::int64_t n = groups[g];
+    const std::int64_t r = relevant[g];
     if (s + n <= window) {
       if (r > 0) before += block_sum(harmonics(s, n), rp, n, r);
       s += n;
@@ -138,11 +140,23 @@ bool shares_label(const std::uint64_t* a, const std::uint64_t* b, std::int64_t w
 double average_precision(std::span<const std::uint8_t> rel, std::span<const std::int64_t> groups, MapVariant variant,
                          std::int64_t k, bool average) {
   if (!average) return ap_stable(rel, variant, k);
-  const std::int64_t total = std::count(rel.begin(), rel.end(), std::uint8_t{1});
+  thread_local std::vector<std::int64_t> relevant;
+  relevant.clear();
+  std::int64_t s = 0;
+  for (const std::int64_t n : groups) {
+    relevant.push_back(std::count(rel.begin() + s, rel.begin() + s + n, std::uint8_t{1}));
+    s += n;
+  }
+  return average_precision_grouped(groups, relevant, variant, k);
+}
+
+double average_precision_grouped(std::span<const std::int64_t> groups, std::span<const std::int64_t> relevant,
+                                 MapVariant variant, std::int64_t k) {
+  const std::int64_t total = std::accumulate(relevant.begin(), relevant.end(), std::int64_t{0});
   switch (variant) {
-    case MapVariant::All: return ap_average_all(rel, groups, total);
-    case MapVariant::KFirstRelevant: return ap_average_all(rel, groups, std::min(k, total));
-    case MapVariant::AtK: return ap_average_at_k(rel, groups, k);
+    case MapVariant::All: return ap_average_all(groups, relevant, total);
+    case MapVariant::KFirstRelevant: return ap_average_all(groups, relevant, std::min(k, total));
+    case MapVariant::AtK: return ap_average_at_k(groups, relevant, k);
   }
   XMR_INVARIANT(false);
 }

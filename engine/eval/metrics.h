@@ -16,6 +16,11 @@ namespace xmr::engine::eval {
 double average_precision(std::span<const std::uint8_t> rel, std::span<const std::int64_t> groups,
                          xmr::eval::MapVariant variant, std::int64_t k, bool average);
 
+/// Tie-averaged AP (TiePolicy::Average) from the tied groups alone: `groups` [G] sizes in rank
+/// order (summing to N), `relevant` [G] the relevant items in each. Empty groups are allowed.
+double average_precision_grouped(std::span<const std::int64_t> groups, std::span<const std::int64_t> relevant,
+                                 xmr::eval::MapVariant variant, std::int64_t k);
+
 /// Multi-hot labels packed into 64-bit words per row, for "shares a label" tests.
 struct PackedLabels {
   std::int64_t rows = 0;

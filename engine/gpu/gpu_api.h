@@ -100,4 +100,31 @@ void multi_vector_search(const MultiVectorSnapshot& snap, MirrorCache& mirrors, 
                          const std::int64_t* query_offsets, std::int64_t num_queries, std::int64_t k,
                          MultiVectorReduce reduce, Resources& res, std::uint64_t* out_keys);
 
+/// mAP on the GPU (eval_gpu.cpp). Inputs are validated host memory; labels are packed 64-bit
+/// words per row (engine::eval::PackedLabels: `label_words` words, bit c of word c / 64 = class
+/// c); an item is relevant to a query when they share a class. Queries are processed in tiles
+/// bounded by the Resources' workspace budget; the Q x N matrix never exists anywhere.
+///
+/// Per-query AP of Hamming rankings (ascending distance, ties by ascending item index), for
+/// `variant` with window `k` (xmr::eval::MapOptions::k), written to host `out_ap`
+/// [num_queries]. Codes are dense [rows x code_bytes], 1 <= code_bytes <= kMaxHammingMapBytes.
+inline constexpr std::int64_t kMaxHammingMapBytes = 512;  // 4096 bits, as kMaxCodeBits
+void map_hamming(const std::uint8_t* query_codes, std::int64_t num_queries, const std::uint8_t* db_codes,
+                 std::int64_t num_items, std::int64_t code_bytes, const std::uint64_t* query_labels,
+                 const std::uint64_t* db_labels, std::int64_t label_words, int variant, std::int64_t k, Resources& res,
+                 double* out_ap);
+/// For tie-averaged AP: per query and distance d in [0, 8 code_bytes], the number of items at
+/// distance d (`out_total`) and of relevant ones (`out_relevant`), host [num_queries x (8
+/// code_bytes + 1)] each; engine::eval::average_precision_grouped turns them into APs.
+void hamming_relevance_histograms(const std::uint8_t* query_codes, std::int64_t num_queries,
+                                  const std::uint8_t* db_codes, std::int64_t num_items, std::int64_t code_bytes,
+                                  const std::uint64_t* query_labels, const std::uint64_t* db_labels,
+                                  std::int64_t label_words, Resources& res, std::int64_t* out_total,
+                                  std::int64_t* out_relevant);
+/// Per-query AP of dense rankings (descending float inner product of the prepared rows, ties by
+/// ascending item index; scores as cuBLAS SGEMM computes them), as map_hamming.
+void map_dense(const float* queries, std::int64_t num_queries, const float* db, std::int64_t num_items,
+               std::int64_t dim, const std::uint64_t* query_labels, const std::uint64_t* db_labels,
+               std::int64_t label_words, int variant, std::int64_t k, Resources& res, double* out_ap);
+
 }  // namespace xmr::engine::gpu

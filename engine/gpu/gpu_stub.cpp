@@ -55,6 +55,22 @@ void binary_upload(const DenseSnapshot&, MirrorCache&, Resources&) {
   detail::fail(ErrorCode::Unavailable, "GPU upload requested but this build of xmr has no CUDA backend");
 }
 
+void map_hamming(const std::uint8_t*, std::int64_t, const std::uint8_t*, std::int64_t, std::int64_t,
+                 const std::uint64_t*, const std::uint64_t*, std::int64_t, int, std::int64_t, Resources&, double*) {
+  detail::fail(ErrorCode::Unavailable, "GPU evaluation requested but this build of xmr has no CUDA backend");
+}
+
+void hamming_relevance_histograms(const std::uint8_t*, std::int64_t, const std::uint8_t*, std::int64_t, std::int64_t,
+                                  const std::uint64_t*, const std::uint64_t*, std::int64_t, Resources&, std::int64_t*,
+                                  std::int64_t*) {
+  detail::fail(ErrorCode::Unavailable, "GPU evaluation requested but this build of xmr has no CUDA backend");
+}
+
+void map_dense(const float*, std::int64_t, const float*, std::int64_t, std::int64_t, const std::uint64_t*,
+               const std::uint64_t*, std::int64_t, int, std::int64_t, Resources&, double*) {
+  detail::fail(ErrorCode::Unavailable, "GPU evaluation requested but this build of xmr has no CUDA backend");
+}
+
 }  // namespace xmr::engine::gpu
 
 namespace xmr::testing {

@@ -2,7 +2,9 @@
 // Everything is validated before any allocation or computation.
 #include "xmr/eval.h"
 
+#include <algorithm>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "common/check.h"
@@ -56,6 +58,29 @@ void check_label_pair(const MatrixView<const std::uint8_t>& query_labels,
   check_labels(db_labels, "db_labels", n, query_labels.cols());
 }
 
+/// Where a metric runs: the CPU, or the GPU of the options' Resources (Auto: when usable and
+/// `gpu_supported`; Gpu: Unavailable if unusable, InvalidArgument if not supported).
+Device eval_device(const MapOptions& o, bool gpu_supported, const char* why_not) {
+  XMR_EXPECTS(o.device == Device::Auto || o.device == Device::Cpu || o.device == Device::Gpu,
+              "options.device (= ", static_cast<int>(o.device), ") is not a Device value");
+  if (o.device == Device::Cpu) return Device::Cpu;
+  if (o.device == Device::Gpu) XMR_EXPECTS(gpu_supported, "options.device (= gpu) cannot run this request: ", why_not);
+  if (!gpu_supported) return Device::Cpu;
+  Resources& res = o.resources != nullptr ? *o.resources : detail::thread_default_resources();
+  return detail::resolve_device(o.device, res);
+}
+
+/// The rows of `v`, dense.
+std::vector<std::uint8_t> dense_copy(const MatrixView<const std::uint8_t>& v) {
+  std::vector<std::uint8_t> out(detail::to_size(detail::mul_checked(v.rows(), v.cols(), "codes")));
+  for (std::int64_t r = 0; r < v.rows(); ++r) std::copy(v.row(r), v.row(r) + v.cols(), out.begin() + r * v.cols());
+  return out;
+}
+
+Resources& eval_resources(const MapOptions& o) {
+  return o.resources != nullptr ? *o.resources : detail::thread_default_resources();
+}
+
 MapResult make_result(const MapOptions& o, std::vector<double> ap) {
   MapResult r;
   r.variant = to_string(o.variant);
@@ -107,11 +132,42 @@ MapResult map_hamming(MatrixView<const std::uint8_t> query_codes, MatrixView<con
   XMR_EXPECTS(query_codes.cols() <= kMaxCodeBits / 8, "query_codes.cols (= ", query_codes.cols(),
               ") must be <= ", kMaxCodeBits / 8, " bytes");
   check_label_pair(query_labels, db_labels, query_codes.rows(), db_codes.rows());
+  const Device device = eval_device(options, true, "");
   return detail::translate_bad_alloc("eval::map_hamming", [&] {
     const auto ql = engine::eval::pack_labels(query_labels);
     const auto dl = engine::eval::pack_labels(db_labels);
-    return make_result(options, engine::eval::hamming_ap(query_codes, db_codes, ql, dl, options.variant, options.k,
-                                                         options.ties == TiePolicy::Average));
+    const bool average = options.ties == TiePolicy::Average;
+    if (device == Device::Cpu) {
+      MapResult r = make_result(
+          options, engine::eval::hamming_ap(query_codes, db_codes, ql, dl, options.variant, options.k, average));
+      r.device = Device::Cpu;
+      return r;
+    }
+    // The GPU reads dense codes.
+    const std::int64_t b = query_codes.cols();
+    const std::vector<std::uint8_t> qc = dense_copy(query_codes);
+    const std::vector<std::uint8_t> dc = dense_copy(db_codes);
+    const std::int64_t q = query_codes.rows();
+    std::vector<double> ap(detail::to_size(q));
+    if (!average) {
+      engine::gpu::map_hamming(qc.data(), q, dc.data(), db_codes.rows(), b, ql.bits.data(), dl.bits.data(), ql.words,
+                               static_cast<int>(options.variant), options.k, eval_resources(options), ap.data());
+    } else {
+      const std::int64_t bins = 8 * b + 1;
+      std::vector<std::int64_t> total(detail::to_size(detail::mul_checked(q, bins, "histograms")));
+      std::vector<std::int64_t> relevant(total.size());
+      engine::gpu::hamming_relevance_histograms(qc.data(), q, dc.data(), db_codes.rows(), b, ql.bits.data(),
+                                                dl.bits.data(), ql.words, eval_resources(options), total.data(),
+                                                relevant.data());
+      for (std::int64_t i = 0; i < q; ++i) {
+        const std::span<const std::int64_t> g(total.data() + i * bins, detail::to_size(bins));
+        const std::span<const std::int64_t> r(relevant.data() + i * bins, detail::to_size(bins));
+        ap[detail::to_size(i)] = engine::eval::average_precision_grouped(g, r, options.variant, options.k);
+      }
+    }
+    MapResult r = make_result(options, std::move(ap));
+    r.device = Device::Gpu;
+    return r;
   });
 }
 
@@ -129,14 +185,27 @@ MapResult map_dense(MatrixView<const float> queries, MatrixView<const float> dat
   engine::check_input_view(database, "database", queries.cols());
   check_rows(database.rows(), "database");
   check_label_pair(query_labels, db_labels, queries.rows(), database.rows());
+  const bool average = options.ties == TiePolicy::Average;
+  const Device device = eval_device(options, !average, "map_dense with options.ties = average runs on the CPU only");
   return detail::translate_bad_alloc("eval::map_dense", [&] {
     const auto q = prepared(queries, "queries", metric);
     const auto d = prepared(database, "database", metric);
     const auto ql = engine::eval::pack_labels(query_labels);
     const auto dl = engine::eval::pack_labels(db_labels);
-    return make_result(
-        options, engine::eval::dense_ap(q.data(), queries.rows(), d.data(), database.rows(), queries.cols(), ql, dl,
-                                        options.variant, options.k, options.ties == TiePolicy::Average));
+    if (device == Device::Cpu) {
+      MapResult r =
+          make_result(options, engine::eval::dense_ap(q.data(), queries.rows(), d.data(), database.rows(),
+                                                      queries.cols(), ql, dl, options.variant, options.k, average));
+      r.device = Device::Cpu;
+      return r;
+    }
+    std::vector<double> ap(detail::to_size(queries.rows()));
+    engine::gpu::map_dense(q.data(), queries.rows(), d.data(), database.rows(), queries.cols(), ql.bits.data(),
+                           dl.bits.data(), ql.words, static_cast<int>(options.variant), options.k,
+                           eval_resources(options), ap.data());
+    MapResult r = make_result(options, std::move(ap));
+    r.device = Device::Gpu;
+    return r;
   });
 }
 

@@ -17,6 +17,10 @@
 #include "xmr/matrix_view.h"
 #include "xmr/types.h"
 
+namespace xmr {
+class Resources;
+}
+
 namespace xmr::eval {
 
 /// Which mAP. R = number of items relevant to the query (sharing at least one label with it);
@@ -54,6 +58,15 @@ struct MapOptions {
   /// and means N).
   std::int64_t k = 0;
   TiePolicy ties = TiePolicy::AscendingIndex;
+  /// Where the rankings are computed. Auto: the GPU of `resources` when it is usable and the
+  /// GPU path supports the request (map_dense with TiePolicy::Average runs on the CPU), else the
+  /// CPU. Gpu: the GPU or Error(Unavailable); map_dense with TiePolicy::Average is then
+  /// InvalidArgument. Inputs are host memory either way; the GPU streams query tiles, never
+  /// holding the Q x N matrix. Per-query APs may differ from the CPU's in the last bits (the
+  /// sums run in another order); the rankings are the same.
+  Device device = Device::Auto;
+  /// Stream and device for the GPU path; null for the calling thread's default.
+  Resources* resources = nullptr;
 };
 
 /// An mAP value with the definition it was computed under.
@@ -64,6 +77,7 @@ struct MapResult {
   std::int64_t queries = 0;          ///< number of queries (all are counted, also those with R = 0)
   std::string tie_policy;            ///< to_string(TiePolicy)
   std::vector<double> per_query_ap;  ///< [queries], the AP of each query in input order
+  Device device = Device::Cpu;       ///< where it ran
 };
 
 /// mAP of a Hamming ranking: each query code ranks all database codes by ascending Hamming
