@@ -13,6 +13,8 @@ packages=(
   libgtest-dev             # tests
   libbenchmark-dev         # bench/
   libcli11-dev             # the xmr command-line tool
+  gnuplot-nox              # the demo's recall-vs-throughput plot (PNG)
+  python3-numpy            # tests: .npy files written and read by NumPy (Debian's /usr/bin/python3)
   libfaiss-dev             # CPU peer in bench/ (side-by-side numbers)
   libxxhash-dev            # checksums of index files
   clang libclang-rt-14-dev libomp-14-dev  # fuzzing: libFuzzer and sanitizer runtimes, OpenMP for clang

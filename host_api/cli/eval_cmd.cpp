@@ -1,0 +1,215 @@
+// `xmr eval`: retrieval metrics from .npy files (xmr::eval). --json prints one JSON object on
+// stdout for scripts; otherwise a readable table.
+#include <cstdio>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "npy.h"
+#include "progress.h"
+#include "util.h"
+#include "xmr/xmr.h"
+
+namespace xmr::cli {
+namespace {
+
+struct MapArgs {
+  std::string queries;
+  std::string base;
+  std::string metric;
+  std::string query_labels;
+  std::string base_labels;
+  std::string variant = "map_all";
+  std::int64_t k = 0;
+  std::string ties = "ascending_index";
+  std::string device = "auto";
+  std::string per_query;
+  bool json = false;
+  int threads = 0;
+};
+
+struct RecallArgs {
+  std::string images;
+  std::string texts;
+  std::int64_t captions = 5;
+  bool json = false;
+  int threads = 0;
+};
+
+eval::MapVariant parse_variant(const std::string& s) {
+  if (s == "map_at_k") return eval::MapVariant::AtK;
+  if (s == "map_k_first_relevant") return eval::MapVariant::KFirstRelevant;
+  return eval::MapVariant::All;
+}
+
+/// Labels of `rows` items as an [rows x C] 0/1 matrix (C from the file).
+std::vector<std::uint8_t> labels_for(const std::string& path, const char* what, std::int64_t rows,
+                                     std::int64_t& classes) {
+  const NpyArray a = load_npy(path);
+  std::vector<std::uint8_t> hot = multi_hot_labels(a, what, classes);
+  if (a.rows() != rows)
+    throw NpyError(std::string(what) + " " + path + ": has " + std::to_string(a.rows()) + " rows, expected " +
+                   std::to_string(rows) + " (one per item)");
+  return hot;
+}
+
+void run_map(const MapArgs& a) {
+  set_threads(a.threads);
+  const eval::MapVariant variant = parse_variant(a.variant);
+  if (variant == eval::MapVariant::All && a.k != 0)
+    throw CLI::ValidationError("--k is for map_at_k and map_k_first_relevant; map_all ranks everything");
+  if (variant != eval::MapVariant::All && a.k < 1)
+    throw CLI::ValidationError("--variant " + a.variant + " needs --k K (>= 1)");
+  const NpyArray q = load_npy(a.queries);
+  const NpyArray b = load_npy(a.base);
+  q.require_matrix("--queries");
+  b.require_matrix("--base");
+  std::int64_t qc = 0;
+  std::int64_t bc = 0;
+  std::vector<std::uint8_t> ql = labels_for(a.query_labels, "--query-labels", q.rows(), qc);
+  std::vector<std::uint8_t> bl = labels_for(a.base_labels, "--base-labels", b.rows(), bc);
+  // Class indices give as many columns as the largest index: widen both to the same count.
+  const std::int64_t classes = std::max(qc, bc);
+  auto widen = [classes](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
+    if (c == classes) return;
+    std::vector<std::uint8_t> w(static_cast<std::size_t>(rows * classes), 0);
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::copy(m.begin() + r * c, m.begin() + (r + 1) * c, w.begin() + r * classes);
+    m = std::move(w);
+  };
+  widen(ql, q.rows(), qc);
+  widen(bl, b.rows(), bc);
+
+  eval::MapOptions opts;
+  opts.variant = variant;
+  opts.k = a.k;
+  opts.ties = a.ties == "average" ? eval::TiePolicy::Average : eval::TiePolicy::AscendingIndex;
+  opts.device = parse_device(a.device);
+  const bool hamming = a.metric == "hamming";
+  const MatrixView<const float> qf = hamming ? MatrixView<const float>() : q.f32("--queries");
+  const MatrixView<const float> bf = hamming ? MatrixView<const float>() : b.f32("--base");
+  const MatrixView<const std::uint8_t> qb = hamming ? q.u8("--queries") : MatrixView<const std::uint8_t>();
+  const MatrixView<const std::uint8_t> bb = hamming ? b.u8("--base") : MatrixView<const std::uint8_t>();
+
+  // On the CPU, query chunks give a progress bar; a GPU call streams all queries itself.
+  const std::int64_t nq = q.rows();
+  const bool one_call = opts.device != Device::Cpu && gpu_count() > 0;
+  const std::int64_t chunk = one_call ? nq : std::max<std::int64_t>(64, (nq + 19) / 20);
+  const Stopwatch clock;
+  eval::MapResult total;
+  std::vector<double> ap;
+  Progress bar("mAP", nq);
+  for (std::int64_t q0 = 0; q0 < nq; q0 += chunk) {
+    const std::int64_t rows = std::min(chunk, nq - q0);
+    const MatrixView<const std::uint8_t> qlab(ql.data() + q0 * classes, rows, classes);
+    const MatrixView<const std::uint8_t> blab(bl.data(), b.rows(), classes);
+    eval::MapResult part =
+        hamming ? eval::map_hamming(MatrixView<const std::uint8_t>(qb.row(q0), rows, qb.cols()), bb, qlab, blab, opts)
+                : eval::map_dense(MatrixView<const float>(qf.row(q0), rows, qf.cols()), bf, parse_metric(a.metric),
+                                  qlab, blab, opts);
+    ap.insert(ap.end(), part.per_query_ap.begin(), part.per_query_ap.end());
+    total = std::move(part);
+    bar.update(q0 + rows);
+  }
+  bar.finish();
+  const double seconds = clock.seconds();
+  const double map = std::accumulate(ap.begin(), ap.end(), 0.0) / static_cast<double>(ap.size());
+  if (!a.per_query.empty()) {
+    const std::int64_t shape[1] = {static_cast<std::int64_t>(ap.size())};
+    save_npy(a.per_query, NpyType::F64, shape, ap.data());
+  }
+  const std::string k_text = variant == eval::MapVariant::All ? "null" : std::to_string(a.k);
+  if (a.json) {
+    std::printf("{\"variant\": %s, \"k\": %s, \"map\": %s, \"queries\": %lld, \"tie_policy\": %s}\n",
+                json_string(total.variant).c_str(), k_text.c_str(), json_number(map).c_str(),
+                static_cast<long long>(ap.size()), json_string(total.tie_policy).c_str());
+  } else {
+    std::printf("%-22s %s\n", "metric", a.metric.c_str());
+    std::printf("%-22s %s\n", "variant", total.variant.c_str());
+    std::printf("%-22s %s\n", "k", variant == eval::MapVariant::All ? "all" : k_text.c_str());
+    std::printf("%-22s %s\n", "tie policy", total.tie_policy.c_str());
+    std::printf("%-22s %lld x %lld items, %lld classes\n", "queries", static_cast<long long>(ap.size()),
+                static_cast<long long>(b.rows()), static_cast<long long>(classes));
+    std::printf("%-22s %.6f (%.2f%%)\n", "mAP", map, 100.0 * map);
+  }
+  std::fprintf(stderr, "xmr eval map: %lld queries x %lld items on %s in %.3f s\n", static_cast<long long>(ap.size()),
+               static_cast<long long>(b.rows()), to_string(total.device), seconds);
+}
+
+void run_recall(const RecallArgs& a) {
+  set_threads(a.threads);
+  const NpyArray im = load_npy(a.images);
+  const NpyArray tx = load_npy(a.texts);
+  im.require_matrix("--images");
+  tx.require_matrix("--texts");
+  const Stopwatch clock;
+  const eval::RetrievalRecall r = eval::recall_at_k(im.f32("--images"), tx.f32("--texts"), a.captions);
+  const double seconds = clock.seconds();
+  if (a.json) {
+    std::printf(
+        "{\"i2t_r1\": %s, \"i2t_r5\": %s, \"i2t_r10\": %s, \"t2i_r1\": %s, \"t2i_r5\": %s, \"t2i_r10\": %s, "
+        "\"r_mean\": %s}\n",
+        json_number(r.i2t_r1).c_str(), json_number(r.i2t_r5).c_str(), json_number(r.i2t_r10).c_str(),
+        json_number(r.t2i_r1).c_str(), json_number(r.t2i_r5).c_str(), json_number(r.t2i_r10).c_str(),
+        json_number(r.r_mean).c_str());
+  } else {
+    std::printf("%-16s %10s %10s %10s %10s\n", "direction", "R@1", "R@5", "R@10", "mean");
+    std::printf("%-16s %9.2f%% %9.2f%% %9.2f%% %9.2f%%\n", "image -> text", 100 * r.i2t_r1, 100 * r.i2t_r5,
+                100 * r.i2t_r10, 100 * r.i2t_mean);
+    std::printf("%-16s %9.2f%% %9.2f%% %9.2f%% %9.2f%%\n", "text -> image", 100 * r.t2i_r1, 100 * r.t2i_r5,
+                100 * r.t2i_r10, 100 * r.t2i_mean);
+    std::printf("%-16s %43.2f%%\n", "r_mean", 100 * r.r_mean);
+  }
+  std::fprintf(stderr, "xmr eval recall: %lld images, %lld captions (%lld per image), cosine, in %.3f s\n",
+               static_cast<long long>(im.rows()), static_cast<long long>(tx.rows()), static_cast<long long>(a.captions),
+               seconds);
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Retrieval metrics (mAP, Recall@K, ...) from .npy files");
+  cmd->require_subcommand(1);
+
+  auto m = std::make_shared<MapArgs>();
+  auto* map = cmd->add_subcommand("map",
+                                  "mAP of the ranking of --base for each of --queries, label relevance "
+                                  "(an item is relevant when it shares a label with the query)");
+  map->add_option("--queries", m->queries, "[Q, D] float32 queries, or [Q, bits/8] uint8 codes (hamming)")->required();
+  map->add_option("--base", m->base, "[N, D] float32 database, or [N, bits/8] uint8 codes (hamming)")->required();
+  map->add_option("--metric", m->metric, "hamming, cosine or ip")
+      ->required()
+      ->check(CLI::IsMember({"hamming", "cosine", "ip"}));
+  map->add_option("--query-labels", m->query_labels, "[Q, C] multi-hot (uint8/bool/int) or [Q] class indices")
+      ->required();
+  map->add_option("--base-labels", m->base_labels, "[N, C] multi-hot or [N] class indices")->required();
+  map->add_option("--variant", m->variant,
+                  "map_all (whole ranking), map_at_k (AP over the top K, normalised by the relevant items there) or "
+                  "map_k_first_relevant (DCMH/DSPH calc_map_k); docs/eval.md")
+      ->check(CLI::IsMember({"map_all", "map_at_k", "map_k_first_relevant"}));
+  map->add_option("--k", m->k, "K of map_at_k and map_k_first_relevant")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  map->add_option("--ties", m->ties, "ascending_index (stable order, default) or average (tie-averaged AP)")
+      ->check(CLI::IsMember({"ascending_index", "average"}));
+  map->add_option("--device", m->device, "auto, cpu or gpu")->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+  map->add_option("--per-query", m->per_query, "also write each query's AP: float64 [Q] .npy");
+  map->add_flag("--json", m->json, "print one JSON object {variant, k, map, queries, tie_policy}");
+  map->add_option("--threads", m->threads, "CPU threads")->check(CLI::Range(0, 4096));
+  map->callback([m] { run_map(*m); });
+
+  auto r = std::make_shared<RecallArgs>();
+  auto* recall = cmd->add_subcommand(
+      "recall", "Recall@1/5/10 of the image-text protocol (Flickr30K/COCO as LAVIS reports it), cosine similarity");
+  recall->add_option("--images", r->images, "[I, D] float32 image embeddings")->required();
+  recall->add_option("--texts", r->texts, "[I x c, D] float32 caption embeddings; caption t belongs to image t / c")
+      ->required();
+  recall->add_option("--captions-per-image", r->captions, "c")->check(CLI::Range(1, 1000000));
+  recall->add_flag("--json", r->json,
+                   "print one JSON object {i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10, r_mean} (fractions)");
+  recall->add_option("--threads", r->threads, "CPU threads")->check(CLI::Range(0, 4096));
+  recall->callback([r] { run_recall(*r); });
+}
+
+}  // namespace xmr::cli
