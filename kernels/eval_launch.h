@@ -33,7 +33,7 @@ inline constexpr int kEvalMaxWarps = 8;
 inline constexpr int kEvalHistBytes = 46 * 1024;
 
 /// Warps per block of the Hamming kernel for codes of `bits` bits (1 <= bits <= 4096): as many
-/// as fit kEvalHistBytes, at most kEvalMaxWarps (8 up to 703 bits, 1 at 4096 bits).
+/// as fit kEvalHistBytes, at most kEvalMaxWarps (8 up to 728-bit codes, 5 at 1024 bits, 1 at 4096 bits).
 constexpr int eval_hamming_warps(std::int64_t bits) {
   const std::int64_t w = kEvalHistBytes / ((bits + 1) * 8);
   return static_cast<int>(w < 1 ? 1 : w > kEvalMaxWarps ? kEvalMaxWarps : w);

@@ -3,7 +3,7 @@
 // sort per query tile for dense scores.
 //
 // Hamming (hamming_kernel). Mapping: one block per query, W = eval_hamming_warps(bits) warps
-// (8 up to 703 bits, 1 at 4096 bits); warp w owns the contiguous item slice
+// (8 up to 728-bit codes, 5 at 1024 bits, 1 at 4096 bits); warp w owns the contiguous item slice
 // [w * S, min(N, (w + 1) * S)), S = ceil(ceil(N / W) / 32) * 32, and walks it in index order, 32
 // items per step (lane l: item base + l). Each lane computes its item's distance (XOR + 64-bit
 // popcount against the query code in shared memory) and relevance (AND of the label words).
