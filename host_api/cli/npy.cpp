@@ -22,6 +22,8 @@ namespace xmr::cli {
 namespace {
 
 constexpr std::uint8_t kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+/// Class indices (1-d label files) must be below this (the one-hot matrix has max + 1 columns).
+constexpr std::int64_t kMaxClassIndex = 65536;
 /// Longest header accepted (numpy writes about 128 bytes; a structured dtype could need more).
 constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
 

@@ -83,7 +83,7 @@ std::vector<std::uint8_t> npy_bytes(NpyType type, std::span<const std::int64_t> 
 void save_npy(const std::string& path, NpyType type, std::span<const std::int64_t> shape, const void* data);
 
 /// Label matrix for the metrics: a [N, C] uint8/bool/int8/int32/int64 array of 0/1 values
-/// (multi-hot), or a 1-d integer array of N class indices in [0, C) (one-hot, C = max + 1).
+/// (multi-hot), or a 1-d integer array of N >= 1 class indices in [0, 65536) (one-hot, C = max + 1).
 /// Returns N x C uint8 0/1. Throws NpyError naming the option, the file and the first bad
 /// value's position.
 std::vector<std::uint8_t> multi_hot_labels(const NpyArray& a, const char* what, std::int64_t& classes);
