@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "eval/scan.h"
 #include "xmr/eval.h"
 #include "xmr/matrix_view.h"
 
@@ -21,16 +22,10 @@ double average_precision(std::span<const std::uint8_t> rel, std::span<const std:
 double average_precision_grouped(std::span<const std::int64_t> groups, std::span<const std::int64_t> relevant,
                                  xmr::eval::MapVariant variant, std::int64_t k);
 
-/// Multi-hot labels packed into 64-bit words per row, for "shares a label" tests.
-struct PackedLabels {
-  std::int64_t rows = 0;
-  std::int64_t words = 0;
-  std::vector<std::uint64_t> bits;  // [rows x words]
-  [[nodiscard]] const std::uint64_t* row(std::int64_t r) const { return bits.data() + r * words; }
-};
-PackedLabels pack_labels(const MatrixView<const std::uint8_t>& labels);
-
-/// Per-query AP of Hamming rankings (inputs validated, codes dense or strided).
+/// Per-query AP of Hamming rankings (inputs validated, codes dense or strided). One pass per
+/// query histograms (distance, relevant) and keeps a 16-bit key per item; the tie-averaged AP
+/// needs only the histogram, the stable one walks the keys in index order once more (an item's
+/// position is the count of items at smaller distances plus those before it at its distance).
 std::vector<double> hamming_ap(const MatrixView<const std::uint8_t>& query_codes,
                                const MatrixView<const std::uint8_t>& db_codes, const PackedLabels& query_labels,
                                const PackedLabels& db_labels, xmr::eval::MapVariant variant, std::int64_t k,
@@ -45,5 +40,11 @@ std::vector<double> dense_ap(const float* queries, std::int64_t q, const float* 
 /// Recall of the image-text protocol over prepared (normalised, dense) embeddings.
 xmr::eval::RetrievalRecall image_text_recall(const float* images, std::int64_t n_images, const float* texts,
                                              std::int64_t n_texts, std::int64_t dim, std::int64_t captions_per_image);
+
+/// PR curve over Hamming radius 0..B (inputs validated; definitions in xmr/eval.h). Queries are
+/// histogrammed in parallel in blocks and reduced in query order, so the result is deterministic.
+xmr::eval::PrCurve pr_curve_hamming(const MatrixView<const std::uint8_t>& query_codes,
+                                    const MatrixView<const std::uint8_t>& db_codes, const PackedLabels& query_labels,
+                                    const PackedLabels& db_labels);
 
 }  // namespace xmr::engine::eval

@@ -1,11 +1,14 @@
 #pragma once
 /// \file
-/// Retrieval metrics (xmr::eval): mAP over Hamming or dense rankings with labelled items, and
-/// Recall@K for the image-text protocol with several captions per image (Flickr30K, COCO).
-/// docs/eval.md has the definitions, formulas and which papers use which variant.
+/// Retrieval metrics (xmr::eval): mAP over Hamming or dense rankings with labelled items, Recall@K
+/// for the image-text protocol with several captions per image (Flickr30K, COCO), precision@K,
+/// recall@K against ground-truth neighbours and NDCG@K over any engine's result lists, and the
+/// precision-recall curve over Hamming radius. docs/eval.md has the definitions, formulas and
+/// which papers' code each reproduces.
 ///
 /// Every function streams: it scores one query (or a bounded block of queries) against all
-/// items, ranks, accumulates and moves on; the full Q x N score matrix is never held. All
+/// items, ranks or histograms, accumulates and moves on; the full Q x N score matrix is never
+/// held. All
 /// functions are thread-safe (they touch no shared state) and run queries in parallel (OpenMP).
 
 #include <cstdint>
@@ -128,5 +131,102 @@ struct RetrievalRecall {
 /// Memory: O((I + T) D floats + 4M floats).
 XMR_API RetrievalRecall recall_at_k(MatrixView<const float> images, MatrixView<const float> texts,
                                     std::int64_t captions_per_image = 5);
+
+/// A metric over result lists (precision_at_k, neighbor_recall_at_k, ndcg_at_k), with the
+/// definition it was computed under and what it left out.
+struct MetricResult {
+  std::string metric;        ///< "precision_at_k", "neighbor_recall_at_k" or "ndcg_at_k"
+  std::int64_t k = 0;        ///< K as given
+  double mean = 0.0;         ///< mean of per_query over the `queries` counted queries
+  std::int64_t queries = 0;  ///< queries counted in the mean
+  /// Queries left out of the mean, their per_query value NaN: neighbor_recall_at_k's queries
+  /// whose ground-truth row is empty (recall 0/0). Always 0 for the other metrics.
+  std::int64_t skipped_queries = 0;
+  /// Counted queries with nothing relevant in the whole database (no item shares a label; for
+  /// NDCG, IDCG = 0): they score 0 and stay in the mean. 0 for neighbor_recall_at_k.
+  std::int64_t no_relevant_queries = 0;
+  std::vector<double> per_query;  ///< [Q], in input order
+};
+
+/// Precision@K of result lists with label relevance (an item is relevant to a query when they
+/// share at least one label): the relevant items among the first min(K, N) entries of a row,
+/// divided by min(K, N). For K <= N that is the DCMH `calcMapTopkMapTopkPreTopkRecLabel` /
+/// `p_topK` value (divided by K); for K > N, `p_topK` divides by N as here. Padding (-1) in the
+/// window counts as not relevant. Every query is counted (one with no relevant item scores 0, as
+/// in DCMH, which skips it but divides by the number of queries).
+/// \param ranked       [Q x L] int64 host memory: row q holds database row indices for query q,
+///                     best first; -1 is padding, only after the last index of a row. Q >= 1,
+///                     L >= min(K, N) (the evaluated window must be covered).
+/// \param query_labels [Q x C] uint8 host memory, multi-hot (every value 0 or 1), C >= 1.
+/// \param db_labels    [N x C] uint8 host memory, multi-hot, N >= 1.
+/// \param k            K >= 1; K > N is allowed (the window is then the whole database).
+/// \throws Error InvalidArgument (shapes, strides, null pointers, k, a label not 0/1, an entry of
+///         `ranked` outside [0, N) and not -1, -1 before an index, or an index repeated in a row:
+///         each names the row, column and value), OutOfMemory.
+/// Memory: O((Q + N) C / 8 + N / 8) bytes besides the inputs. Time O(Q L + Q N C / 64) (the count
+/// of queries with no relevant item scans the database).
+XMR_API MetricResult precision_at_k(MatrixView<const std::int64_t> ranked, MatrixView<const std::uint8_t> query_labels,
+                                    MatrixView<const std::uint8_t> db_labels, std::int64_t k);
+
+/// Recall@K against a ground-truth neighbour set: |first K entries of a row of `ranked` & the
+/// row's ground truth| / |the row's ground truth| (padding never matches). With the exact top-K
+/// neighbours as the ground truth (G = K), this is the k-NN recall of ann-benchmarks and FAISS
+/// (|found & true K-NN| / K). A query whose ground-truth row holds no index is skipped: its
+/// per_query value is NaN and it is left out of the mean (skipped_queries counts it).
+/// \param ranked       [Q x L] int64 host memory, indices >= 0 best first, -1 padding at the end
+///                     of a row, no index twice in a row; Q >= 1, L >= K.
+/// \param ground_truth [Q x G] int64 host memory, indices >= 0 (in any order), -1 padding at the
+///                     end of a row, no index twice in a row; G >= 1.
+/// \param k            K in [1, L].
+/// \throws Error InvalidArgument (shapes, strides, null pointers, k, an entry < -1, -1 before an
+///         index, or an index repeated in a row: each names the row, column and value; every
+///         ground-truth row empty), OutOfMemory.
+/// Memory: O(L + G) per thread. Time O(Q (L + G) log(L + G)).
+XMR_API MetricResult neighbor_recall_at_k(MatrixView<const std::int64_t> ranked,
+                                          MatrixView<const std::int64_t> ground_truth, std::int64_t k);
+
+/// NDCG@K with label-overlap gain. gain(q, i) = number of labels query q and item i share;
+/// DCG@K = sum_{j=1..min(K,N)} (2^gain_j - 1) / log2(j + 1) over the entries of the row of
+/// `ranked` (padding gains 0); IDCG@K = the same sum over the ideal order of ALL N database items
+/// (descending gain), so every item's labels are needed. NDCG = DCG / IDCG; a query with
+/// IDCG = 0 (no item shares a label) scores 0 and is counted (no_relevant_queries). This is the
+/// `NDCG` of TALR (He et al., CVPR 2018) with its multi-label gain, as in multi-label hashing
+/// papers; TALR's MATLAB scores an IDCG = 0 query 1 instead (docs/eval.md).
+/// \param ranked, query_labels, db_labels, k  as precision_at_k.
+/// \throws Error as precision_at_k.
+/// Memory: O((Q + N) C / 8 + N / 8 + K) bytes. Time O(Q L + Q N C / 64): IDCG histograms the
+/// gains of all N items per query (never a Q x N matrix).
+XMR_API MetricResult ndcg_at_k(MatrixView<const std::int64_t> ranked, MatrixView<const std::uint8_t> query_labels,
+                               MatrixView<const std::uint8_t> db_labels, std::int64_t k);
+
+/// Precision and recall of "retrieve every item within Hamming distance r", for r = 0..B.
+/// For query q with R_q > 0 relevant items (sharing a label), n_q(r) items within r of which
+/// c_q(r) relevant: P_q(r) = c_q(r) / n_q(r) (0 when n_q(r) = 0), R_q(r) = c_q(r) / R_q.
+struct PrCurve {
+  std::int64_t bits = 0;  ///< B = 8 x code bytes; every vector below has B + 1 entries, index r
+  /// The DCMH / SSAH / DCHMT / DSPH PyTorch `pr_curve`: sum of P_q(r) over the queries with
+  /// c_q(r) > 0, divided by their number queries_with_hit[r] (0 when none). Queries with R_q = 0
+  /// are skipped.
+  std::vector<double> precision;
+  /// sum of R_q(r) over the same queries, divided by the same queries_with_hit[r] (as `pr_curve`
+  /// does: not by the number of queries).
+  std::vector<double> recall;
+  std::vector<std::int64_t> queries_with_hit;  ///< queries with R_q > 0 and c_q(r) > 0
+  /// Pooled over all (query, item) pairs, DCMH's MATLAB `calcPreRecRadiusLabel`:
+  /// sum_q c_q(r) / sum_q n_q(r) (0 when no pair is within r).
+  std::vector<double> pooled_precision;
+  /// sum_q c_q(r) / sum_q R_q (0 when no query has a relevant item).
+  std::vector<double> pooled_recall;
+  std::int64_t queries = 0;              ///< Q
+  std::int64_t no_relevant_queries = 0;  ///< queries with R_q = 0
+};
+
+/// PR curve over Hamming radius 0..B (definitions at PrCurve). Streams: per query a histogram of
+/// (distance, relevant) counts, O(B) numbers, never the Q x N distances.
+/// \param query_codes, db_codes, query_labels, db_labels  as map_hamming.
+/// \throws Error InvalidArgument (as map_hamming), OutOfMemory.
+/// Memory: O((Q + N) (b + C / 8) + min(Q, 1024) B) bytes. Time O(Q N (b / 8 + C / 64)).
+XMR_API PrCurve pr_curve_hamming(MatrixView<const std::uint8_t> query_codes, MatrixView<const std::uint8_t> db_codes,
+                                 MatrixView<const std::uint8_t> query_labels, MatrixView<const std::uint8_t> db_labels);
 
 }  // namespace xmr::eval
