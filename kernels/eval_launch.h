@@ -1,8 +1,8 @@
 #pragma once
-// Launchers of the mAP kernels (eval_map.cu): plain C++ declarations (no CUDA headers), included
-// by engine/gpu/eval_gpu.cpp. Every launcher enqueues on `stream` (last parameter), never
-// allocates, never synchronises, and returns the cudaError_t of the launch as an int (0 =
-// success; cudaErrorInvalidValue for arguments outside the documented ranges).
+// Launchers of the mAP kernels (eval_hamming.cu, eval_dense.cu): plain C++ declarations (no CUDA
+// headers), included by engine/gpu/eval_gpu.cpp and by both kernel files. Every launcher enqueues on `stream` (last
+// parameter), never allocates, never synchronises, and returns the cudaError_t of the launch as an int (0 = success;
+// cudaErrorInvalidValue for arguments outside the documented ranges).
 //
 // AP of one query, for every variant (as engine::eval::ap_stable): with p the 1-based position
 // of a relevant item in the ranking and c its 1-based rank among the relevant items, the item is
@@ -21,6 +21,24 @@ namespace xmr::kernels {
 inline constexpr int kEvalAll = 0;
 inline constexpr int kEvalAtK = 1;
 inline constexpr int kEvalKFirstRelevant = 2;
+
+/// The counted part of one query's ranking (see above): relevant items at position p <= window
+/// with relevant rank c <= cap. Shared by both kernels (constexpr: callable from device code,
+/// which the kernels' --expt-relaxed-constexpr allows).
+struct EvalLimits {
+  long long window;
+  long long cap;
+};
+constexpr EvalLimits eval_limits(int variant, long long k, long long num_items, long long relevant) {
+  return {variant == kEvalAtK ? (k < num_items ? k : num_items) : num_items,
+          variant == kEvalKFirstRelevant ? (k < relevant ? k : relevant) : relevant};
+}
+
+/// Whether (variant, k) is valid for the AP launchers: kEvalAll (k ignored), or kEvalAtK /
+/// kEvalKFirstRelevant with k >= 1.
+constexpr bool eval_valid_variant(int variant, std::int64_t k) {
+  return variant == kEvalAll || ((variant == kEvalAtK || variant == kEvalKFirstRelevant) && k >= 1);
+}
 
 /// Longest code of the Hamming kernels: 512 bytes = 64 words of 64 bits (4096 bits).
 inline constexpr int kEvalMaxCodeWords = 64;

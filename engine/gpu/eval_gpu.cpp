@@ -1,5 +1,5 @@
 // mAP on the GPU (gpu_api.h: map_hamming, hamming_relevance_histograms, map_dense). The kernels
-// are in kernels/eval_map.cu (eval_launch.h documents them).
+// are in kernels/eval_hamming.cu and kernels/eval_dense.cu (eval_launch.h documents them).
 //
 // Per call: the database (codes or prepared float rows) and its packed labels are uploaded once,
 // to device buffers that live for the call (like an index's resident copy, outside the workspace

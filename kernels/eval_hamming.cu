@@ -1,17 +1,20 @@
-// mAP on the GPU (eval_launch.h): the per-query AP of Hamming and dense rankings, ties by
-// ascending item index, without materialising a ranking for Hamming and with one stable segmented
-// sort per query tile for dense scores.
+// mAP of Hamming rankings on the GPU (eval_launch.h: eval_hamming_ap, eval_hamming_histograms):
+// the per-query AP of the ranking by ascending distance, ties by ascending item index, without
+// materialising the ranking. (Dense scores: eval_dense.cu.)
 //
-// Hamming (hamming_kernel). Mapping: one block per query, W = eval_hamming_warps(bits) warps
-// (8 up to 728-bit codes, 5 at 1024 bits, 1 at 4096 bits); warp w owns the contiguous item slice
-// [w * S, min(N, (w + 1) * S)), S = ceil(ceil(N / W) / 32) * 32, and walks it in index order, 32
-// items per step (lane l: item base + l). Each lane computes its item's distance (XOR + 64-bit
-// popcount against the query code in shared memory) and relevance (AND of the label words).
+// Mapping: one block per query, W = eval_hamming_warps(bits) warps (8 up to 728-bit codes, 5 at
+// 1024 bits, 1 at 4096 bits); warp w owns the contiguous item slice [w * S, min(N, (w + 1) * S)),
+// S = ceil(ceil(N / W) / 32) * 32 (slices of the last warps may be partial or empty), and walks it
+// in index order, 32 items per step (lane l: item base + l; lanes past the slice's end take part
+// in the warp collectives as invalid lanes and count nothing). Each lane computes its item's
+// distance (XOR + 64-bit popcount against the query code in shared memory) and relevance (AND of
+// the label words).
 //   Pass 1: each warp counts its slice into its own shared histogram of packed counters
 //     (items at distance d) | (relevant items at distance d) << 32. Lanes of a step with equal
-//     distances are grouped with __match_any_sync; the lowest lane of a group adds the group's
-//     counts (a plain read-modify-write: the histogram is the warp's own, groups of one step have
-//     distinct distances, and __syncwarp orders the steps).
+//     distances are grouped with __match_any_sync (invalid lanes form a group of their own); the
+//     lowest lane of a group adds the group's counts (a plain read-modify-write: the histogram is
+//     the warp's own, groups of one step have distinct distances, and __syncwarp orders the
+//     steps).
 //   Scan: an exclusive prefix sum of the W x (bits + 1) counters in ranking order (distance major,
 //     warp minor) turns counter (w, d) into the number of items, and of relevant items, ranked
 //     before the first item of warp w's slice at distance d (smaller distance, or the same
@@ -20,33 +23,23 @@
 //     warp's counter (w, d) holds and after the lanes of its step with distance d and a lower lane
 //     (= smaller index): p = counter + popc(group & lanes below) + 1, c likewise over relevant
 //     lanes; then the group's lowest lane advances the counter. Each relevant item with
-//     p <= window and c <= cap (eval_launch.h) adds c / p to its lane's double sum.
+//     p <= window and c <= cap (eval_limits) adds c / p to its lane's double sum.
 //   Reduction: warp shuffles, then the warps' partials summed in warp order by thread 0, so a
-//   query's AP is the same on every run.
-// The ranking is exactly the CPU's counting sort (ascending distance, ties by ascending index):
-// distances are integers, and every count above is exact.
-// Shared memory: W x (bits + 1) x 8 bytes of histograms (<= kEvalHistBytes: 4.2 KiB at 64 bits,
-// 32 KiB at 4096 bits) plus about 0.7 KiB static, within the 48 KiB available without opt-in.
-// Ranges: codes of 1 .. kEvalMaxCodeWords words, N <= kEvalMaxItems (32-bit packed counters:
-// both halves stay <= N, so the 64-bit sums never carry between them); labels of any width.
-//
-// Dense: (1) dense_prepare_kernel (a thread per score) turns the GEMM's fp32 scores into 32-bit
-// keys in place, whose ascending order is descending score (-0.0 folded into +0.0; NaN ranked as
-// -inf, as engine::eval's rank_descending does), and writes a relevance byte per (query, item);
-// (2) cub::DeviceSegmentedRadixSort sorts each query's (key, relevance) pairs, stably, so equal
-// scores keep ascending item order; (3) dense_ap_kernel (a block of 256 threads per query) counts
-// R, then scans the sorted relevance flags in tiles of 1024 with a BlockScan, which gives each
-// relevant position p its c; the tile loop stops at the window or once cap relevant items are
-// counted. No shared histogram; CUB temp storage only.
+//   query's AP is the same on every run (it differs from the CPU's only by the order of the sum).
+// Histogram mode (TiePolicy::Average) stops after pass 1 and writes the per-distance sums.
+// Barriers: only __syncthreads outside the slice loops (every thread reaches each); inside them,
+// __syncwarp with warp-uniform trip counts.
+// Ties and NaN: the ranking is exactly the CPU's counting sort (ascending distance, ties by
+// ascending index): distances are integers and every count above is exact; no floats, no NaN.
+// Shared memory: W x (bits + 1) x 8 bytes of histograms (dynamic, <= kEvalHistBytes: 4.2 KiB at
+// 64 bits, 32 KiB at 4096 bits) plus 688 bytes static, within the 48 KiB available without
+// opt-in.
+// Ranges: codes of 1 .. kEvalMaxCodeWords words (bits <= 4096), N <= kEvalMaxItems (32-bit packed
+// counters: both halves stay <= N, so the 64-bit sums never carry between them; item offsets are
+// 64-bit), labels of any width, up to 2^31 - 1 queries per launch.
 #include <cuda_runtime.h>
 
-#include <cub/block/block_reduce.cuh>
-#include <cub/block/block_scan.cuh>
-#include <cub/device/device_segmented_radix_sort.cuh>
-#include <cub/util_type.cuh>
-
 #include "eval_launch.h"
-#include "select_key.h"
 
 namespace xmr::kernels {
 namespace {
@@ -55,9 +48,6 @@ constexpr unsigned kFullMask = 0xFFFFFFFFu;
 constexpr int kWarp = 32;
 constexpr int kHammingMaxThreads = kEvalMaxWarps * kWarp;
 constexpr std::int64_t kMaxGridX = 0x7FFFFFFF;
-constexpr int kPrepareThreads = 256;
-constexpr int kApThreads = 256;
-constexpr int kApItems = 4;  // consecutive flags per thread and tile
 constexpr int kModeAp = 0;
 constexpr int kModeHistograms = 1;
 constexpr unsigned long long kLowHalf = 0xFFFFFFFFull;
@@ -80,18 +70,6 @@ __device__ __forceinline__ bool shares_label(const std::uint64_t* __restrict__ a
   for (std::int64_t w = 0; w < words; ++w)
     if ((__ldg(a + w) & __ldg(b + w)) != 0) return true;
   return false;
-}
-
-/// Counted relevant items: position p <= window and relevant rank c <= cap (eval_launch.h).
-struct Limits {
-  long long window;
-  long long cap;
-};
-__device__ __forceinline__ Limits limits(int variant, long long k, long long n, long long relevant) {
-  Limits l;
-  l.window = variant == kEvalAtK ? (k < n ? k : n) : n;
-  l.cap = variant == kEvalKFirstRelevant ? (k < relevant ? k : relevant) : relevant;
-  return l;
 }
 
 /// One warp step of the Hamming kernel: lane l takes item i (valid when i < end).
@@ -196,7 +174,7 @@ __global__ __launch_bounds__(kHammingMaxThreads) void hamming_kernel(const EvalH
   __syncthreads();
 
   // Pass 2: positions of the relevant items.
-  const Limits lim = limits(variant, k, n, static_cast<long long>(s_total >> 32));
+  const EvalLimits lim = eval_limits(variant, k, n, static_cast<long long>(s_total >> 32));
   const unsigned below = (1u << lane) - 1u;
   double sum = 0.0;
   unsigned count = 0;
@@ -253,82 +231,10 @@ int launch_hamming(const EvalHammingProblem& p, int mode, int variant, std::int6
   return static_cast<int>(cudaGetLastError());
 }
 
-__global__ __launch_bounds__(kPrepareThreads) void dense_prepare_kernel(
-    std::uint32_t* __restrict__ keys, std::uint8_t* __restrict__ rel, std::int64_t items, std::int64_t n,
-    const std::uint64_t* __restrict__ query_labels, const std::uint64_t* __restrict__ db_labels, std::int64_t words) {
-  const std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * kPrepareThreads + threadIdx.x;
-  if (e >= items) return;
-  float s = __uint_as_float(keys[e]);
-  if (s != s) s = -__int_as_float(0x7f800000);  // NaN ranks as -inf (ties with it by index)
-  keys[e] = score_bits(s);                      // folds -0.0 into +0.0
-  const std::int64_t r = e / n;
-  const std::int64_t i = e - r * n;
-  rel[e] = shares_label(query_labels + r * words, db_labels + i * words, words) ? 1 : 0;
-}
-
-__global__ __launch_bounds__(kApThreads) void dense_ap_kernel(const std::uint8_t* __restrict__ sorted_rel,
-                                                              std::int64_t n, int variant, long long k,
-                                                              double* __restrict__ out_ap) {
-  using Scan = cub::BlockScan<int, kApThreads>;
-  using SumD = cub::BlockReduce<double, kApThreads>;
-  using SumL = cub::BlockReduce<long long, kApThreads>;
-  __shared__ union {
-    typename Scan::TempStorage scan;
-    typename SumD::TempStorage sum_d;
-    typename SumL::TempStorage sum_l;
-  } tmp;
-  __shared__ long long s_relevant;
-
-  const int t = static_cast<int>(threadIdx.x);
-  const std::uint8_t* row = sorted_rel + static_cast<std::int64_t>(blockIdx.x) * n;
-
-  long long mine = 0;
-  for (std::int64_t j = t; j < n; j += kApThreads) mine += row[j];
-  const long long relevant = SumL(tmp.sum_l).Sum(mine);  // valid in thread 0
-  if (t == 0) s_relevant = relevant;
-  __syncthreads();
-
-  const Limits lim = limits(variant, k, n, s_relevant);
-  constexpr int kTile = kApThreads * kApItems;
-  double sum = 0.0;
-  long long count = 0;
-  long long carry = 0;  // relevant items before the tile; the same in every thread
-  for (std::int64_t base = 0; base < lim.window && carry < lim.cap; base += kTile) {
-    const std::int64_t first = base + static_cast<std::int64_t>(t) * kApItems;
-    int flag[kApItems];
-    int before[kApItems];
-#pragma unroll
-    for (int u = 0; u < kApItems; ++u) flag[u] = first + u < n ? row[first + u] : 0;
-    int tile_relevant = 0;
-    Scan(tmp.scan).ExclusiveSum(flag, before, tile_relevant);
-#pragma unroll
-    for (int u = 0; u < kApItems; ++u) {
-      if (flag[u] == 0) continue;
-      const long long pos = first + u + 1;
-      const long long c = carry + before[u] + 1;
-      if (pos <= lim.window && c <= lim.cap) {
-        sum += static_cast<double>(c) / static_cast<double>(pos);
-        ++count;
-      }
-    }
-    carry += tile_relevant;
-    __syncthreads();  // the next tile's scan reuses tmp
-  }
-  const double total_sum = SumD(tmp.sum_d).Sum(sum);
-  __syncthreads();
-  const long long total_count = SumL(tmp.sum_l).Sum(count);
-  if (t == 0) out_ap[blockIdx.x] = total_count == 0 ? 0.0 : total_sum / static_cast<double>(total_count);
-}
-
-bool valid_variant(int variant, std::int64_t k) {
-  if (variant == kEvalAll) return true;
-  return (variant == kEvalAtK || variant == kEvalKFirstRelevant) && k >= 1;
-}
-
 }  // namespace
 
 int eval_hamming_ap(const EvalHammingProblem& p, int variant, std::int64_t k, double* out_ap, CUstream_st* stream) {
-  if (out_ap == nullptr || !valid_variant(variant, k)) return static_cast<int>(cudaErrorInvalidValue);
+  if (out_ap == nullptr || !eval_valid_variant(variant, k)) return static_cast<int>(cudaErrorInvalidValue);
   return launch_hamming(p, kModeAp, variant, k, out_ap, nullptr, nullptr, stream);
 }
 
@@ -336,55 +242,6 @@ int eval_hamming_histograms(const EvalHammingProblem& p, std::int64_t* out_total
                             CUstream_st* stream) {
   if (out_total == nullptr || out_relevant == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   return launch_hamming(p, kModeHistograms, kEvalAll, 0, nullptr, out_total, out_relevant, stream);
-}
-
-int eval_dense_prepare(std::uint32_t* keys, std::uint8_t* rel, std::int64_t rows, std::int64_t num_items,
-                       const std::uint64_t* query_labels, const std::uint64_t* db_labels, std::int64_t label_words,
-                       CUstream_st* stream) {
-  if (rows < 1 || num_items < 1 || label_words < 1 || rows > kEvalMaxItems / num_items) {
-    return static_cast<int>(cudaErrorInvalidValue);
-  }
-  const std::int64_t items = rows * num_items;
-  const std::int64_t blocks = (items + kPrepareThreads - 1) / kPrepareThreads;
-  dense_prepare_kernel<<<static_cast<unsigned>(blocks), kPrepareThreads, 0, stream>>>(
-      keys, rel, items, num_items, query_labels, db_labels, label_words);
-  return static_cast<int>(cudaGetLastError());
-}
-
-int eval_dense_sort_workspace(std::int64_t rows, std::int64_t num_items, std::size_t* bytes) {
-  if (rows < 1 || num_items < 1 || rows > kEvalMaxItems / num_items) return static_cast<int>(cudaErrorInvalidValue);
-  cub::DoubleBuffer<std::uint32_t> keys(nullptr, nullptr);
-  cub::DoubleBuffer<std::uint8_t> rel(nullptr, nullptr);
-  *bytes = 0;
-  return static_cast<int>(cub::DeviceSegmentedRadixSort::SortPairs(
-      nullptr, *bytes, keys, rel, static_cast<int>(rows * num_items), static_cast<int>(rows),
-      static_cast<const int*>(nullptr), static_cast<const int*>(nullptr), 0, 32));
-}
-
-int eval_dense_sort(std::uint32_t* keys, std::uint32_t* keys_alt, std::uint8_t* rel, std::uint8_t* rel_alt,
-                    std::int64_t rows, std::int64_t num_items, const int* offsets, void* workspace,
-                    std::size_t workspace_bytes, std::uint8_t** sorted_rel, CUstream_st* stream) {
-  if (rows < 1 || num_items < 1 || rows > kEvalMaxItems / num_items || sorted_rel == nullptr) {
-    return static_cast<int>(cudaErrorInvalidValue);
-  }
-  cub::DoubleBuffer<std::uint32_t> key_buf(keys, keys_alt);
-  cub::DoubleBuffer<std::uint8_t> rel_buf(rel, rel_alt);
-  std::size_t bytes = workspace_bytes;
-  const cudaError_t e =
-      cub::DeviceSegmentedRadixSort::SortPairs(workspace, bytes, key_buf, rel_buf, static_cast<int>(rows * num_items),
-                                               static_cast<int>(rows), offsets, offsets + 1, 0, 32, stream);
-  if (e != cudaSuccess) return static_cast<int>(e);
-  *sorted_rel = rel_buf.Current();
-  return static_cast<int>(cudaGetLastError());
-}
-
-int eval_dense_ap(const std::uint8_t* sorted_rel, std::int64_t rows, std::int64_t num_items, int variant,
-                  std::int64_t k, double* out_ap, CUstream_st* stream) {
-  if (rows < 1 || rows > kMaxGridX || num_items < 1 || !valid_variant(variant, k)) {
-    return static_cast<int>(cudaErrorInvalidValue);
-  }
-  dense_ap_kernel<<<static_cast<unsigned>(rows), kApThreads, 0, stream>>>(sorted_rel, num_items, variant, k, out_ap);
-  return static_cast<int>(cudaGetLastError());
 }
 
 }  // namespace xmr::kernels
