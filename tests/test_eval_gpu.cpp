@@ -1,8 +1,10 @@
 // xmr::eval on the GPU (MapOptions::device = Gpu) against the CPU backend through the public API:
-// per-query APs of every variant, both tie policies for Hamming, awkward sizes (N = 1, K > N,
-// codes of 1 .. 512 bytes, queries with no relevant item, heavy ties), several query tiles (tile
-// caps and a small workspace budget), injected device failures; and, on machines without a GPU,
-// that Device::Gpu is Unavailable and Device::Auto runs on the CPU.
+// per-query APs of every variant, both tie policies for Hamming, awkward sizes (N = 1, N < 32, N
+// not a multiple of 32 x warps, partial and one-item last steps of a warp's slice, K > N, codes
+// of 1 .. 512 bytes, queries with no relevant item, heavy ties), several query tiles (tile caps
+// and small workspace budgets), injected device failures; and, on machines without a GPU, that
+// Device::Gpu is Unavailable and Device::Auto runs on the CPU; bad options are InvalidArgument
+// on every machine.
 //
 // Hamming rankings are identical on both devices (integer distances, ties by ascending index),
 // and the dense data has small integer entries, so every float score is exact and the rankings
@@ -141,7 +143,11 @@ TEST_P(EvalGpuHamming, EveryVariantAndTiePolicyMatchesTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, EvalGpuHamming,
                          ::testing::Values(HammingCase{4, 1, 1, 3, 0.5, 255},       // N = 1
+                                           HammingCase{3, 1, 512, 3, 0.5, 255},     // N = 1, 4096 bits
                                            HammingCase{6, 5, 3, 4, 0.4, 255},       // K > N
+                                           HammingCase{6, 33, 8, 4, 0.3, 3},        // a 1-item step in warp 1
+                                           HammingCase{5, 257, 1, 3, 0.3, 255},     // 1 item past 32 x 8 (warp 4)
+                                           HammingCase{4, 512, 8, 6, 0.3, 255},     // 2 full steps in every warp
                                            HammingCase{9, 200, 1, 2, 0.2, 3},       // 8-bit codes, heavy ties
                                            HammingCase{13, 1000, 2, 5, 0.1, 255},   //
                                            HammingCase{11, 777, 5, 70, 0.03, 255},  // 40 bits, two label words
@@ -172,6 +178,22 @@ TEST(EvalGpuHammingTiles, ManyTilesAndAllIdenticalCodes) {
     for (const MapOptions& o : variants(same.n, ties)) {
       expect_same(same.run(o, Device::Gpu), same.run(o, Device::Cpu), describe(o) + " (all tied)");
     }
+  }
+}
+
+TEST(EvalGpuHammingTiles, WorkspaceBudgetSizesTheTiles) {
+  if (xmr::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << xmr::device_summary();
+  const std::uint64_t seed = 57;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  // 4096-bit codes: each query's two histograms take 2 x 4097 x 8 bytes, so 1 MiB holds 15
+  // queries and the 40 queries (no tile cap) go in three tiles, the last one partial.
+  const HammingData d = hamming_data(seed, 40, 700, 512, 6, 0.2, 1);
+  xmr::Resources res;
+  res.set_workspace_bytes(std::size_t{1} << 20);
+  for (const MapOptions& o : {MapOptions{.variant = MapVariant::All, .ties = TiePolicy::Average},
+                              MapOptions{.variant = MapVariant::AtK, .k = 100, .ties = TiePolicy::Average},
+                              MapOptions{.variant = MapVariant::KFirstRelevant, .k = 30}}) {
+    expect_same(d.run(o, Device::Gpu, &res), d.run(o, Device::Cpu), describe(o));
   }
 }
 
@@ -244,6 +266,8 @@ TEST_P(EvalGpuDense, EveryVariantMatchesTheCpu) {
 INSTANTIATE_TEST_SUITE_P(Sizes, EvalGpuDense,
                          ::testing::Values(DenseCase{3, 1, 4, 3, 0.5, 2},         // N = 1
                                            DenseCase{5, 6, 3, 4, 0.4, 2},         // K > N
+                                           DenseCase{4, 31, 1, 3, 0.5, 1},        // dim 1: scores -1, +-0, 1
+                                           DenseCase{6, 1025, 4, 3, 0.3, 1},      // one flag past a scan tile
                                            DenseCase{17, 300, 5, 3, 0.3, 1},      // heavy ties, zeros
                                            DenseCase{40, 2000, 16, 70, 0.03, 2},  // two label words
                                            DenseCase{7, 3001, 33, 10, 0.2, 3}));
@@ -319,6 +343,20 @@ TEST(EvalGpuDevice, AutoWithoutGpuRunsOnTheCpu) {
     const MapResult b = d.run(o, Device::Auto);
     EXPECT_EQ(b.device, Device::Cpu);
     EXPECT_EQ(b.per_query_ap, d.run(o, Device::Cpu).per_query_ap) << describe(o);
+  }
+}
+
+TEST(EvalGpuDevice, BadOptionsAreInvalidBeforeTheDeviceIsResolved) {
+  // Runs everywhere: validation comes before the device (no Unavailable for a bad k).
+  const HammingData h = hamming_data(5, 3, 10, 2, 3, 0.3, 255);
+  const DenseData d = dense_data(6, 3, 10, 4, 3, 0.3, 2);
+  for (const Device device : {Device::Gpu, Device::Auto}) {
+    EXPECT_XMR_ERROR(h.run({.variant = MapVariant::AtK, .k = 0}, device), xmr::ErrorCode::InvalidArgument,
+                     "options.k (= 0)");
+    EXPECT_XMR_ERROR(h.run({.variant = MapVariant::All, .k = 5}, device), xmr::ErrorCode::InvalidArgument,
+                     "options.k (= 5)");
+    EXPECT_XMR_ERROR(d.run({.variant = MapVariant::KFirstRelevant, .k = -1}, device), xmr::ErrorCode::InvalidArgument,
+                     "options.k (= -1)");
   }
 }
 
