@@ -236,8 +236,9 @@ xmr::synth::CrossModalData small_data() {
 }
 
 TEST_F(Cli, HelpOnEveryCommand) {
-  for (const char* c : {"", "build", "search", "eval", "eval map", "eval recall", "binarize", "binarize train",
-                        "binarize apply", "info", "demo"}) {
+  for (const char* c :
+       {"", "build", "search", "eval", "eval map", "eval recall", "eval precision", "eval ndcg", "eval neighbor-recall",
+        "eval pr", "binarize", "binarize train", "binarize apply", "info", "demo"}) {
     const RunResult r = xmr(std::string(c) + " --help");
     EXPECT_EQ(r.code, 0) << c << ": " << r.err;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c;
@@ -380,6 +381,67 @@ TEST_F(Cli, HammingAndTwoStageMatchTheLibrary) {
       {d.text_labels.data(), d.num_texts, d.num_labels}, {.variant = xmr::eval::MapVariant::KFirstRelevant, .k = 50});
   EXPECT_NEAR(std::stod(json_field(r.out, "map")), m.map, 1e-12) << r.out;
   EXPECT_EQ(json_field(r.out, "variant"), "map_k_first_relevant");
+}
+
+TEST_F(Cli, RankingMetricsAndPrCurveMatchTheLibrary) {
+  const auto d = small_data();
+  save("texts.npy", NpyType::F32, d.num_texts, d.dim, d.text_embeddings);
+  save("images.npy", NpyType::F32, d.num_images, d.dim, d.image_embeddings);
+  save("tl.npy", NpyType::U8, d.num_texts, d.num_labels, d.text_labels);
+  save("il.npy", NpyType::U8, d.num_images, d.num_labels, d.image_labels);
+  const xmr::MatrixView<const std::uint8_t> il(d.image_labels.data(), d.num_images, d.num_labels);
+  const xmr::MatrixView<const std::uint8_t> tl(d.text_labels.data(), d.num_texts, d.num_labels);
+  xmr::DenseIndex lib({.dim = d.dim, .metric = xmr::Metric::Cosine});
+  lib.add(d.texts());
+  const auto top = lib.search(d.images(), 25, {.device = xmr::Device::Cpu});
+  const xmr::MatrixView<const std::int64_t> ranked(top.ids.data(), d.num_images, 25);
+  save("ids.npy", NpyType::I64, d.num_images, 25, top.ids);
+  const std::string labels = " --query-labels " + path("il.npy") + " --base-labels " + path("tl.npy");
+  const std::string from_files =
+      " --queries " + path("images.npy") + " --base " + path("texts.npy") + " --metric cosine --device cpu";
+
+  for (const bool ndcg : {false, true}) {
+    const auto want = ndcg ? xmr::eval::ndcg_at_k(ranked, il, tl, 25) : xmr::eval::precision_at_k(ranked, il, tl, 25);
+    for (const std::string& source : {" --ids " + path("ids.npy"), from_files}) {
+      const RunResult r = xmr(std::string("eval ") + (ndcg ? "ndcg" : "precision") + source + labels + " -k 25 --json");
+      ASSERT_EQ(r.code, 0) << r.err;
+      EXPECT_EQ(json_field(r.out, "metric"), ndcg ? "ndcg_at_k" : "precision_at_k");
+      EXPECT_EQ(json_field(r.out, "k"), "25");
+      EXPECT_NEAR(std::stod(json_field(r.out, "mean")), want.mean, 1e-12) << source << ": " << r.out;
+    }
+  }
+  // Recall of the top 10 against the exact top 25 (10 of 25 at most).
+  RunResult r =
+      xmr("eval neighbor-recall --ids " + path("ids.npy") + " --ground-truth " + path("ids.npy") + " -k 10 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NEAR(std::stod(json_field(r.out, "mean")), 10.0 / 25.0, 1e-12) << r.out;
+  EXPECT_EQ(xmr("eval precision --ids " + path("ids.npy") + from_files + labels).code, 2) << "both sources";
+
+  // PR curve over Hamming radius: the CSV and JSON equal the library's curve.
+  const xmr::Binarizer lsh = xmr::Binarizer::lsh(d.dim, 16, 9);
+  const auto tc = lsh.encode(d.texts());
+  const auto ic = lsh.encode(d.images());
+  save("tc.npy", NpyType::U8, d.num_texts, 2, tc);
+  save("ic.npy", NpyType::U8, d.num_images, 2, ic);
+  r = xmr("eval pr --queries " + path("ic.npy") + " --base " + path("tc.npy") + labels + " --csv " + path("pr.csv") +
+          " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto curve = xmr::eval::pr_curve_hamming({ic.data(), d.num_images, 2}, {tc.data(), d.num_texts, 2}, il, tl);
+  std::ifstream csv(path("pr.csv"));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "radius,precision,recall,queries_with_hit,pooled_precision,pooled_recall");
+  for (std::int64_t radius = 0; radius <= 16; ++radius) {
+    ASSERT_TRUE(std::getline(csv, line));
+    double p = 0;
+    double rec = 0;
+    long long rr = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%lld,%lf,%lf", &rr, &p, &rec), 3) << line;
+    EXPECT_EQ(rr, radius);
+    EXPECT_NEAR(p, curve.precision[static_cast<std::size_t>(radius)], 1e-12);
+    EXPECT_NEAR(rec, curve.recall[static_cast<std::size_t>(radius)], 1e-12);
+  }
+  EXPECT_EQ(json_field(r.out, "bits"), "16");
 }
 
 TEST_F(Cli, BinarizeTrainApplyAndFloatQueriesAgainstACodeIndex) {

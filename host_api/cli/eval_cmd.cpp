@@ -167,6 +167,209 @@ void run_recall(const RecallArgs& a) {
                seconds);
 }
 
+/// Where a ranking-based metric gets its result lists: --ids, or a search of --queries against
+/// --base by --metric (ties by ascending index, as every xmr search).
+struct RankingArgs {
+  std::string ids;
+  std::string queries;
+  std::string base;
+  std::string metric;
+  std::string device = "auto";
+};
+
+struct RankedMetricArgs {
+  RankingArgs ranking;
+  std::string query_labels;
+  std::string base_labels;
+  std::string ground_truth;
+  std::int64_t k = 10;
+  bool json = false;
+  int threads = 0;
+};
+
+struct PrArgs {
+  std::string queries;
+  std::string base;
+  std::string query_labels;
+  std::string base_labels;
+  std::string csv;
+  bool json = false;
+  int threads = 0;
+};
+
+void add_ranking_options(CLI::App* cmd, RankingArgs& r) {
+  cmd->add_option("--ids", r.ids,
+                  "[Q, L] int64 result lists (row indices of the base, best first, -1 padding), "
+                  "e.g. from xmr search --out-ids");
+  cmd->add_option("--queries", r.queries, "instead of --ids: [Q, D] float32 queries or [Q, bits/8] uint8 codes");
+  cmd->add_option("--base", r.base, "instead of --ids: [N, D] float32 database or [N, bits/8] uint8 codes");
+  cmd->add_option("--metric", r.metric, "with --queries/--base: hamming, cosine or ip")
+      ->check(CLI::IsMember({"hamming", "cosine", "ip"}));
+  cmd->add_option("--device", r.device, "with --queries/--base: auto, cpu or gpu")
+      ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+}
+
+/// The [Q x L] result lists: loaded, or searched (top `k`).
+std::vector<std::int64_t> ranking(const RankingArgs& r, std::int64_t k, std::int64_t& q, std::int64_t& l,
+                                  std::int64_t& base_rows) {
+  if (!r.ids.empty()) {
+    if (!r.queries.empty() || !r.base.empty())
+      throw CLI::ValidationError("give --ids, or --queries, --base and --metric, not both");
+    const NpyArray a = load_npy(r.ids);
+    a.require_matrix("--ids");
+    const MatrixView<const std::int64_t> v = a.i64("--ids");
+    q = v.rows();
+    l = v.cols();
+    base_rows = -1;
+    return std::vector<std::int64_t>(v.data(), v.data() + q * l);
+  }
+  if (r.queries.empty() || r.base.empty() || r.metric.empty())
+    throw CLI::ValidationError("give --ids, or --queries, --base and --metric");
+  const NpyArray qa = load_npy(r.queries);
+  const NpyArray ba = load_npy(r.base);
+  qa.require_matrix("--queries");
+  ba.require_matrix("--base");
+  const Device device = parse_device(r.device);
+  q = qa.rows();
+  base_rows = ba.rows();
+  l = std::min(k, ba.rows());
+  if (r.metric == "hamming") {
+    BinaryIndex index({.bits = ba.u8("--base").cols() * 8, .device = device});
+    index.add(ba.u8("--base"));
+    return index.search(qa.u8("--queries"), l, {.device = device}).ids;
+  }
+  DenseIndex index({.dim = ba.cols(), .metric = parse_metric(r.metric), .device = device});
+  index.add(ba.f32("--base"));
+  return index.search(qa.f32("--queries"), l, {.device = device}).ids;
+}
+
+void print_metric(const eval::MetricResult& m, bool json, const char* label) {
+  if (json) {
+    std::printf(
+        "{\"metric\": %s, \"k\": %lld, \"mean\": %s, \"queries\": %lld, \"skipped_queries\": %lld, "
+        "\"no_relevant_queries\": %lld}\n",
+        json_string(m.metric).c_str(), static_cast<long long>(m.k), json_number(m.mean).c_str(),
+        static_cast<long long>(m.queries), static_cast<long long>(m.skipped_queries),
+        static_cast<long long>(m.no_relevant_queries));
+    return;
+  }
+  std::printf("%-22s %s\n", "metric", m.metric.c_str());
+  std::printf("%-22s %lld\n", "k", static_cast<long long>(m.k));
+  std::printf("%-22s %lld (%lld skipped, %lld with nothing relevant)\n", "queries", static_cast<long long>(m.queries),
+              static_cast<long long>(m.skipped_queries), static_cast<long long>(m.no_relevant_queries));
+  std::printf("%-22s %.6f (%.2f%%)\n", label, m.mean, 100.0 * m.mean);
+}
+
+/// Query and base labels as two [rows x C] 0/1 matrices with the same C.
+struct LabelPair {
+  std::vector<std::uint8_t> query;
+  std::vector<std::uint8_t> base;
+  std::int64_t classes = 0;
+  std::int64_t base_rows = 0;
+};
+
+LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::int64_t q) {
+  LabelPair p;
+  std::int64_t qc = 0;
+  std::int64_t bc = 0;
+  p.query = labels_for(qpath, "--query-labels", q, qc);
+  const NpyArray b = load_npy(bpath);
+  p.base = multi_hot_labels(b, "--base-labels", bc);
+  p.base_rows = b.rows();
+  p.classes = std::max(qc, bc);
+  auto widen = [&](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
+    if (c == p.classes) return;
+    std::vector<std::uint8_t> w(static_cast<std::size_t>(rows * p.classes), 0);
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::copy(m.begin() + r * c, m.begin() + (r + 1) * c, w.begin() + r * p.classes);
+    m = std::move(w);
+  };
+  widen(p.query, q, qc);
+  widen(p.base, p.base_rows, bc);
+  return p;
+}
+
+void run_labelled(const RankedMetricArgs& a, bool ndcg) {
+  set_threads(a.threads);
+  std::int64_t q = 0;
+  std::int64_t l = 0;
+  std::int64_t searched_rows = 0;
+  const std::vector<std::int64_t> ids = ranking(a.ranking, a.k, q, l, searched_rows);
+  const LabelPair labels = label_pair(a.query_labels, a.base_labels, q);
+  if (searched_rows >= 0 && searched_rows != labels.base_rows)
+    throw NpyError("--base-labels " + a.base_labels + ": has " + std::to_string(labels.base_rows) +
+                   " rows, --base has " + std::to_string(searched_rows));
+  const MatrixView<const std::int64_t> ranked(ids.data(), q, l);
+  const MatrixView<const std::uint8_t> ql(labels.query.data(), q, labels.classes);
+  const MatrixView<const std::uint8_t> bl(labels.base.data(), labels.base_rows, labels.classes);
+  const eval::MetricResult m = ndcg ? eval::ndcg_at_k(ranked, ql, bl, a.k) : eval::precision_at_k(ranked, ql, bl, a.k);
+  print_metric(m, a.json, ndcg ? "NDCG" : "precision");
+}
+
+void run_neighbor_recall(const RankedMetricArgs& a) {
+  set_threads(a.threads);
+  std::int64_t q = 0;
+  std::int64_t l = 0;
+  std::int64_t searched_rows = 0;
+  const std::vector<std::int64_t> ids = ranking(a.ranking, a.k, q, l, searched_rows);
+  const NpyArray gt = load_npy(a.ground_truth);
+  gt.require_matrix("--ground-truth");
+  const eval::MetricResult m =
+      eval::neighbor_recall_at_k(MatrixView<const std::int64_t>(ids.data(), q, l), gt.i64("--ground-truth"), a.k);
+  print_metric(m, a.json, "recall");
+}
+
+void run_pr(const PrArgs& a) {
+  set_threads(a.threads);
+  const NpyArray qa = load_npy(a.queries);
+  const NpyArray ba = load_npy(a.base);
+  qa.require_matrix("--queries");
+  ba.require_matrix("--base");
+  const LabelPair labels = label_pair(a.query_labels, a.base_labels, qa.rows());
+  if (labels.base_rows != ba.rows())
+    throw NpyError("--base-labels " + a.base_labels + ": has " + std::to_string(labels.base_rows) +
+                   " rows, --base has " + std::to_string(ba.rows()));
+  const Stopwatch clock;
+  const eval::PrCurve c =
+      eval::pr_curve_hamming(qa.u8("--queries"), ba.u8("--base"),
+                             MatrixView<const std::uint8_t>(labels.query.data(), qa.rows(), labels.classes),
+                             MatrixView<const std::uint8_t>(labels.base.data(), ba.rows(), labels.classes));
+  const double seconds = clock.seconds();
+  if (!a.csv.empty()) {
+    std::FILE* f = std::fopen(a.csv.c_str(), "w");
+    if (f == nullptr) throw NpyError(a.csv + ": cannot create (--csv)");
+    std::fprintf(f, "radius,precision,recall,queries_with_hit,pooled_precision,pooled_recall\n");
+    for (std::int64_t r = 0; r <= c.bits; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      std::fprintf(f, "%lld,%s,%s,%lld,%s,%s\n", static_cast<long long>(r), json_number(c.precision[i]).c_str(),
+                   json_number(c.recall[i]).c_str(), static_cast<long long>(c.queries_with_hit[i]),
+                   json_number(c.pooled_precision[i]).c_str(), json_number(c.pooled_recall[i]).c_str());
+    }
+    if (std::fclose(f) != 0) throw NpyError(a.csv + ": cannot write (--csv)");
+  }
+  if (a.json) {
+    auto list = [](const std::vector<double>& v) {
+      std::string s = "[";
+      for (std::size_t i = 0; i < v.size(); ++i) s += (i > 0 ? ", " : "") + json_number(v[i]);
+      return s + "]";
+    };
+    std::printf(
+        "{\"bits\": %lld, \"queries\": %lld, \"no_relevant_queries\": %lld, \"precision\": %s, "
+        "\"recall\": %s, \"pooled_precision\": %s, \"pooled_recall\": %s}\n",
+        static_cast<long long>(c.bits), static_cast<long long>(c.queries),
+        static_cast<long long>(c.no_relevant_queries), list(c.precision).c_str(), list(c.recall).c_str(),
+        list(c.pooled_precision).c_str(), list(c.pooled_recall).c_str());
+  } else {
+    std::printf("%6s %12s %12s\n", "radius", "precision", "recall");
+    for (std::int64_t r = 0; r <= c.bits; ++r)
+      std::printf("%6lld %12.6f %12.6f\n", static_cast<long long>(r), c.precision[static_cast<std::size_t>(r)],
+                  c.recall[static_cast<std::size_t>(r)]);
+  }
+  std::fprintf(stderr, "xmr eval pr: %lld queries x %lld codes of %lld bits in %.3f s\n",
+               static_cast<long long>(c.queries), static_cast<long long>(ba.rows()), static_cast<long long>(c.bits),
+               seconds);
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
@@ -210,6 +413,47 @@ void add_eval_command(CLI::App& app) {
                    "print one JSON object {i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10, r_mean} (fractions)");
   recall->add_option("--threads", r->threads, "CPU threads")->check(CLI::Range(0, 4096));
   recall->callback([r] { run_recall(*r); });
+
+  for (const bool ndcg : {false, true}) {
+    auto p = std::make_shared<RankedMetricArgs>();
+    auto* sub = cmd->add_subcommand(
+        ndcg ? "ndcg" : "precision",
+        ndcg ? "NDCG@K of result lists, gain 2^(shared labels) - 1, ideal order over the whole base (docs/eval.md)"
+             : "precision@K of result lists with label relevance (shares a label with the query; docs/eval.md)");
+    add_ranking_options(sub, p->ranking);
+    sub->add_option("--query-labels", p->query_labels, "[Q, C] multi-hot or [Q] class indices")->required();
+    sub->add_option("--base-labels", p->base_labels, "[N, C] multi-hot or [N] class indices")->required();
+    sub->add_option("-k,--k", p->k, "K")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+    sub->add_flag("--json", p->json,
+                  "print one JSON object {metric, k, mean, queries, skipped_queries, no_relevant_queries}");
+    sub->add_option("--threads", p->threads, "CPU threads")->check(CLI::Range(0, 4096));
+    sub->callback([p, ndcg] { run_labelled(*p, ndcg); });
+  }
+
+  auto n = std::make_shared<RankedMetricArgs>();
+  auto* nr = cmd->add_subcommand(
+      "neighbor-recall",
+      "recall@K against ground-truth neighbours: |top K of each list and its ground-truth row| / |ground-truth row| "
+      "(pass the exact top K as ground truth for k-NN recall@K)");
+  add_ranking_options(nr, n->ranking);
+  nr->add_option("--ground-truth", n->ground_truth, "[Q, G] int64 true neighbours (row indices, -1 padding)")
+      ->required();
+  nr->add_option("-k,--k", n->k, "K")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  nr->add_flag("--json", n->json, "print one JSON object {metric, k, mean, queries, skipped_queries, ...}");
+  nr->add_option("--threads", n->threads, "CPU threads")->check(CLI::Range(0, 4096));
+  nr->callback([n] { run_neighbor_recall(*n); });
+
+  auto c = std::make_shared<PrArgs>();
+  auto* pr = cmd->add_subcommand(
+      "pr", "precision-recall curve of Hamming-radius retrieval, radius 0..bits, label relevance (docs/eval.md)");
+  pr->add_option("--queries", c->queries, "[Q, bits/8] uint8 query codes")->required();
+  pr->add_option("--base", c->base, "[N, bits/8] uint8 database codes")->required();
+  pr->add_option("--query-labels", c->query_labels, "[Q, C] multi-hot or [Q] class indices")->required();
+  pr->add_option("--base-labels", c->base_labels, "[N, C] multi-hot or [N] class indices")->required();
+  pr->add_option("--csv", c->csv, "also write the curve as CSV (radius, precision, recall, ...)");
+  pr->add_flag("--json", c->json, "print one JSON object {bits, queries, precision: [...], recall: [...], ...}");
+  pr->add_option("--threads", c->threads, "CPU threads")->check(CLI::Range(0, 4096));
+  pr->callback([c] { run_pr(*c); });
 }
 
 }  // namespace xmr::cli
