@@ -84,7 +84,8 @@ struct MapResult {
 };
 
 /// mAP of a Hamming ranking: each query code ranks all database codes by ascending Hamming
-/// distance (a counting sort per query, so ties come out by ascending index for free).
+/// distance, ties by ascending index. No sort: per query one pass histograms (distance,
+/// relevant), and the stable AP walks the items once more in index order (docs/eval.md).
 /// \param query_codes  [Q x b] uint8 host memory, packed codes (xmr code format), Q >= 1, b >= 1
 ///                     bytes (any b: a code of 8b bits).
 /// \param db_codes     [N x b] uint8 host memory, N >= 1.
@@ -92,21 +93,22 @@ struct MapResult {
 /// \param db_labels    [N x C] uint8 host memory, multi-hot.
 /// \throws Error InvalidArgument (a shape, stride, null pointer, a label not 0/1 (names the row,
 ///         column and value), options.k or options enum values), OutOfMemory.
-/// Memory: O((Q + N) C / 8 + threads * N) bytes besides the inputs. Time O(Q N (b + C / 64)).
+/// Memory: O((Q + N) (b + C / 8) + threads * 18 N) bytes besides the inputs. Time
+/// O(Q N (b / 8 + C / 64)).
 XMR_API MapResult map_hamming(MatrixView<const std::uint8_t> query_codes, MatrixView<const std::uint8_t> db_codes,
                               MatrixView<const std::uint8_t> query_labels, MatrixView<const std::uint8_t> db_labels,
                               const MapOptions& options = {});
 
 /// mAP of a dense ranking: each query ranks all database vectors by descending score
 /// (InnerProduct, or Cosine: rows normalised first). Scores are computed in float (BLAS) for a
-/// block of queries at a time (at most 4M scores buffered); items tie when their float scores are
-/// equal.
+/// block of queries at a time (at most 16M scores, 64 MB, buffered) and ranked by a stable radix
+/// sort; items tie when their float scores are equal (-0 == +0).
 /// \param queries  [Q x D] float host memory, finite (Cosine: no zero row), Q >= 1, D >= 1.
 /// \param database [N x D] float host memory, finite, N >= 1.
 /// \param labels   as map_hamming.
 /// \throws Error InvalidArgument (shapes, non-finite values, zero rows under Cosine, labels,
 ///         options), OutOfMemory.
-/// Memory: O((Q + N) D floats + 4M floats + threads * N).
+/// Memory: O((Q + N) D floats + 16M floats + threads * 18 N bytes).
 XMR_API MapResult map_dense(MatrixView<const float> queries, MatrixView<const float> database, Metric metric,
                             MatrixView<const std::uint8_t> query_labels, MatrixView<const std::uint8_t> db_labels,
                             const MapOptions& options = {});
@@ -128,7 +130,7 @@ struct RetrievalRecall {
 /// \param texts    [T x D] float host memory, finite, no zero row, T = I * captions_per_image.
 /// \param captions_per_image >= 1.
 /// \throws Error InvalidArgument (shapes, T not I * captions_per_image, values), OutOfMemory.
-/// Memory: O((I + T) D floats + 4M floats).
+/// Memory: O((I + T) D floats + 16M floats).
 XMR_API RetrievalRecall recall_at_k(MatrixView<const float> images, MatrixView<const float> texts,
                                     std::int64_t captions_per_image = 5);
 
@@ -170,9 +172,11 @@ XMR_API MetricResult precision_at_k(MatrixView<const std::int64_t> ranked, Matri
 
 /// Recall@K against a ground-truth neighbour set: |first K entries of a row of `ranked` & the
 /// row's ground truth| / |the row's ground truth| (padding never matches). With the exact top-K
-/// neighbours as the ground truth (G = K), this is the k-NN recall of ann-benchmarks and FAISS
-/// (|found & true K-NN| / K). A query whose ground-truth row holds no index is skipped: its
-/// per_query value is NaN and it is left out of the mean (skipped_queries counts it).
+/// neighbours as the ground truth (G = K) this is the id-based k-NN recall |found & true K-NN| / K
+/// (big-ann-benchmarks, FAISS's knn_intersection_measure); ann-benchmarks' `knn` recall counts
+/// results within the K-th true distance (+ 1e-3) instead, the same value unless items tie with
+/// the K-th neighbour (docs/eval.md). A query whose ground-truth row holds no index is skipped:
+/// its per_query value is NaN and it is left out of the mean (skipped_queries counts it).
 /// \param ranked       [Q x L] int64 host memory, indices >= 0 best first, -1 padding at the end
 ///                     of a row, no index twice in a row; Q >= 1, L >= K.
 /// \param ground_truth [Q x G] int64 host memory, indices >= 0 (in any order), -1 padding at the
