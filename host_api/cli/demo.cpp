@@ -28,6 +28,7 @@
 #include "commands.h"
 #include "npy.h"
 #include "progress.h"
+#include "util.h"
 #include "xmr/xmr.h"
 
 extern char** environ;
@@ -110,27 +111,6 @@ struct Dataset {
   [[nodiscard]] MatrixView<const float> text_view() const { return {texts.data(), num_texts, dim}; }
   [[nodiscard]] bool has_labels() const { return num_labels > 0; }
 };
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      out += fmt("\\u%04x", static_cast<unsigned>(c));
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  return fmt("%.10g", v);
-}
 
 /// Training pairs from images with c captions each: every caption with its image.
 void caption_pairs(const float* images, const float* texts, std::int64_t num_images, std::int64_t c, std::int64_t dim,
@@ -1028,7 +1008,7 @@ bool run_gnuplot(const fs::path& script, const fs::path& png) {
 
 void run_demo(const DemoArgs& a) {
   const auto t_start = Clock::now();
-  const Device device = a.device == "cpu" ? Device::Cpu : a.device == "gpu" ? Device::Gpu : Device::Auto;
+  const Device device = parse_device(a.device);
   if (device == Device::Gpu && gpu_count() == 0)
     throw Error(ErrorCode::Unavailable, "--device gpu: no usable GPU (" + device_summary() + ")");
   std::printf("xmr %s demo: cross-modal retrieval, image -> text (IqT) and text -> image (TqI)\n", version());
