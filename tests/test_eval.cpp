@@ -531,8 +531,10 @@ TEST_P(EvalRankedRandom, NeighborRecallMatchesBruteForce) {
   // Ground truth: random subsets, any length 0..g (length 0: skipped); row 0 always empty.
   auto truth = random_ranked(rng, p.q, p.n, g, 0);
   std::fill(truth.begin(), truth.begin() + g, std::int64_t{-1});
-  if (p.q > 1) truth[static_cast<std::size_t>(g)] = ranked[static_cast<std::size_t>(p.l)];  // a non-empty row
-  // (a -1 from `ranked` keeps row 1 valid: padding then follows padding)
+  // Row 1: the head of ranked row 1 (its first g entries, padding included), so it has hits.
+  if (p.q > 1)
+    for (std::int64_t j = 0; j < g; ++j)
+      truth[static_cast<std::size_t>(g + j)] = j < p.l ? ranked[static_cast<std::size_t>(p.l + j)] : -1;
   for (std::int64_t k : {std::int64_t{1}, std::int64_t{2}, p.l}) {
     if (k > p.l) continue;
     SCOPED_TRACE(::testing::Message() << "k " << k);
