@@ -208,7 +208,8 @@ XMR_API MetricResult ndcg_at_k(MatrixView<const std::int64_t> ranked, MatrixView
 /// c_q(r) relevant: P_q(r) = c_q(r) / n_q(r) (0 when n_q(r) = 0), R_q(r) = c_q(r) / R_q.
 struct PrCurve {
   std::int64_t bits = 0;  ///< B = 8 x code bytes; every vector below has B + 1 entries, index r
-  /// The DCMH / SSAH / DCHMT / DSPH PyTorch `pr_curve`: sum of P_q(r) over the queries with
+  /// The PyTorch `pr_curve` that circulates with DCMH's `calc_map_k` (DCMH/SSAH ports and the
+  /// cross-modal hashing code built on them; docs/eval.md): sum of P_q(r) over the queries with
   /// c_q(r) > 0, divided by their number queries_with_hit[r] (0 when none). Queries with R_q = 0
   /// are skipped.
   std::vector<double> precision;
