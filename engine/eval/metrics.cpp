@@ -396,7 +396,14 @@ std::vector<double> dense_ap(const float* queries, std::int64_t q, const float* 
 #pragma omp parallel
     {
       Scratch& t = per_thread[detail::to_size(omp_get_thread_num())];
-      auto& [ranked, scratch, order, rel, rel_by_index, groups] = t;
+      // Plain references, not a structured binding: the lambda below uses them, and clang 14
+      // cannot capture structured bindings.
+      auto& ranked = t.ranked;
+      auto& scratch = t.scratch;
+      auto& order = t.order;
+      auto& rel = t.rel;
+      auto& rel_by_index = t.rel_by_index;
+      auto& groups = t.groups;
       rel.resize(detail::to_size(n));
       rel_by_index.resize(detail::to_size(n));
 #pragma omp for schedule(dynamic, 1)

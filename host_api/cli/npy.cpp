@@ -443,15 +443,18 @@ std::vector<std::uint8_t> multi_hot_labels(const NpyArray& a, const char* what, 
   };
   a.require_matrix(what, true);
   const std::int64_t n = a.rows();
-  if (a.count() > 0) (void)value(0);  // type check
+  if (a.type == NpyType::F16 || a.type == NpyType::F32 || a.type == NpyType::F64)
+    throw NpyError(std::string(what) + " " + a.path + ": labels must be uint8, bool, int8, int32 or int64, got " +
+                   a.describe());
+  if (n < 1 || a.count() < 1) throw NpyError(std::string(what) + " " + a.path + ": no labels (" + a.describe() + ")");
   if (a.shape.size() == 1) {
     // Class indices.
     std::int64_t max = -1;
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t v = value(i);
-      if (v < 0 || v >= (std::int64_t{1} << 24))
+      if (v < 0 || v >= kMaxClassIndex)
         throw NpyError(std::string(what) + " " + a.path + ": class index [" + std::to_string(i) +
-                       "] (= " + std::to_string(v) + ") must be in [0, 2^24)");
+                       "] (= " + std::to_string(v) + ") must be in [0, " + std::to_string(kMaxClassIndex) + ")");
       max = std::max(max, v);
     }
     classes = max + 1;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <span>
 #include <vector>
@@ -231,7 +232,9 @@ MapResult map_hamming(MatrixView<const std::uint8_t> query_codes, MatrixView<con
   check_options(options);
   check_code_pair(query_codes, db_codes);
   check_label_pair(query_labels, db_labels, query_codes.rows(), db_codes.rows());
-  const Device device = eval_device(options, true, "");
+  // The GPU kernels count items in 32-bit counters.
+  const Device device = eval_device(options, db_codes.rows() <= std::numeric_limits<std::int32_t>::max(),
+                                    "the GPU ranks at most 2^31 - 1 items (db_codes.rows is larger)");
   return detail::translate_bad_alloc("eval::map_hamming", [&] {
     const auto ql = engine::eval::pack_labels(query_labels);
     const auto dl = engine::eval::pack_labels(db_labels);
@@ -285,7 +288,10 @@ MapResult map_dense(MatrixView<const float> queries, MatrixView<const float> dat
   check_rows(database.rows(), "database");
   check_label_pair(query_labels, db_labels, queries.rows(), database.rows());
   const bool average = options.ties == TiePolicy::Average;
-  const Device device = eval_device(options, !average, "map_dense with options.ties = average runs on the CPU only");
+  const bool fits = database.rows() <= std::numeric_limits<std::int32_t>::max();
+  const Device device = eval_device(options, !average && fits,
+                                    average ? "map_dense with options.ties = average runs on the CPU only"
+                                            : "the GPU ranks at most 2^31 - 1 items (database.rows is larger)");
   return detail::translate_bad_alloc("eval::map_dense", [&] {
     const auto q = prepared(queries, "queries", metric);
     const auto d = prepared(database, "database", metric);
