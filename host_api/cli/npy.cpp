@@ -481,7 +481,7 @@ std::vector<std::int64_t> id_vector(const NpyArray& a, const char* what) {
     throw NpyError(std::string(what) + " " + a.path + ": expected a 1-d array of ids, got " + a.describe());
   std::vector<std::int64_t> ids(static_cast<std::size_t>(a.rows()));
   if (a.type == NpyType::I64) {
-    std::memcpy(ids.data(), a.data(), ids.size() * sizeof(std::int64_t));
+    if (!ids.empty()) std::memcpy(ids.data(), a.data(), ids.size() * sizeof(std::int64_t));
   } else if (a.type == NpyType::I32) {
     const auto* p = static_cast<const std::int32_t*>(a.data());
     std::copy(p, p + ids.size(), ids.begin());
