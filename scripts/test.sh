@@ -3,7 +3,7 @@
 #   1. the CUDA build (when nvcc is present; GPU tests skip with a reason without a GPU),
 #   2. the CPU-only build (XMR_CUDA=OFF),
 #   3. the example consumer against the installed package,
-#   4. the test suite under ASan + UBSan (CPU-only build),
+#   4. the test suite under ASan + UBSan (CPU-only build, with the CLI and its end-to-end tests),
 #   5. the test suite under TSan (CPU-only build, one OpenMP thread),
 #   6. a short libFuzzer run of every fuzz target (scripts/fuzz.sh: clang, 30 s per target).
 # ctest in every build also runs the example programs (examples/, label `examples`).
@@ -38,8 +38,10 @@ PKG_CONFIG_PATH="$PWD/build/ci-install/lib/pkgconfig" pkg-config --modversion xm
 
 if [ "${XMR_SKIP_SANITIZERS:-0}" != "1" ]; then
   section "ASan + UBSan (CPU-only build)"
+  # The CLI is built too: test_cli runs the sanitized xmr binary end to end (a report in it fails
+  # the test through the exit code).
   cmake -S . -B build/ci-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMR_CUDA=OFF -DXMR_BUILD_BENCH=OFF \
-    -DXMR_BUILD_CLI=OFF -DXMR_SANITIZE=address,undefined >/dev/null
+    -DXMR_BUILD_CLI=ON -DXMR_SANITIZE=address,undefined >/dev/null
   cmake --build build/ci-asan -j "$jobs"
   # OpenMP's runtime keeps thread pools alive at exit; those are not leaks of ours.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
