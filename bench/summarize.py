@@ -14,6 +14,8 @@ bench/torch_dense.py and bench/torch_binary.py), and prints:
     fraction of the popcount peak,
   * for index files (`io/...` names), save and load times and GB/s per engine, as a fraction of
     the raw write/read of the same bytes and against FAISS,
+  * for retrieval quality (`quality/map_all/...` names, bench_fashion), mAP@ALL per binariser and
+    code length next to the float ranking's mAP (a quality number, not a timing),
   * every engine's numbers, the correctness checks, and any benchmark that reported an error.
 With repetitions (--benchmark_repetitions), each case reports its fastest repetition.
 
@@ -31,6 +33,7 @@ CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/k:(?P<k>\d+)")
 BINARY_RE = re.compile(
     r"^binary/(?P<engine>[^/]+)/N:(?P<n>\d+)/bits:(?P<bits>\d+)/Q:(?P<q>\d+)/k:(?P<k>\d+)")
 IO_RE = re.compile(r"^io/(?P<op>save|load)/(?P<engine>[^/]+)/N:(?P<n>\d+)/D:(?P<d>\d+)")
+QUALITY_RE = re.compile(r"^quality/map_all/(?P<method>[^/]+)(?:/bits:(?P<bits>\d+))?")
 BINARY_CHECK_RE = re.compile(r"^check/(?P<pair>[^/]+)/N:(?P<n>\d+)/bits:(?P<bits>\d+)/k:(?P<k>\d+)")
 DEFAULT_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch_fp32"), ("xmr_gpu_fp16", "torch_fp16")]
 DEFAULT_BINARY_PAIRS = [("xmr_cpu", "faiss_cpu"), ("xmr_gpu", "torch")]
@@ -42,7 +45,7 @@ CONTEXT_KEYS = [
     "peak_cpu_mem_gbs", "peak_gpu_sgemm_gflops", "peak_gpu_hgemm_gflops", "peak_gpu_copy_gbs",
     "peak_gpu_note", "xmr_popcount_kernel", "xmr_cpu_isa_env", "peak_cpu_popcount_isa",
     "peak_cpu_popcount_gwords", "peak_gpu_popcount_gwords_nominal", "torch_popcount", "data",
-    "load_avg", "date", "library_build_type",
+    "load_avg", "date", "library_build_type", "data_dir", "queries",
 ]
 
 
@@ -72,9 +75,10 @@ def best_of(reps):
 
 
 def load(paths):
-    """Returns (contexts, dense rows, check rows, errors, binary rows, binary check rows, io rows)."""
+    """Returns (contexts, dense rows, check rows, errors, binary rows, binary check rows, io rows,
+    quality rows)."""
     contexts, runs, checks, errors = [], {}, {}, []
-    binary_runs, binary_checks, io_runs = {}, {}, {}
+    binary_runs, binary_checks, io_runs, quality = {}, {}, {}, {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
@@ -107,6 +111,10 @@ def load(paths):
             m = IO_RE.match(name)
             if m:
                 io_runs.setdefault((m["op"], m["engine"], int(m["n"]), int(m["d"])), []).append(b)
+                continue
+            m = QUALITY_RE.match(name)
+            if m:
+                quality[(m["method"], int(m["bits"]) if m["bits"] else 0)] = b
     dense = {}
     for key, reps in runs.items():
         best, row = best_of(reps)
@@ -125,7 +133,7 @@ def load(paths):
         row["gbs"] = best.get("bytes_per_second", 0.0) / 1e9
         row["mb"] = best.get("file_mb")
         io[key] = row
-    return contexts, dense, checks, errors, binary, binary_checks, io
+    return contexts, dense, checks, errors, binary, binary_checks, io, quality
 
 
 def fmt(v, kind="num"):
@@ -251,6 +259,29 @@ def io_sections(best):
     return out
 
 
+def quality_sections(quality):
+    """Markdown lines for mAP@ALL results (empty when there are none): one row per binariser and
+    code length, with its fraction of the float ranking's mAP (method float_cosine, bits 0)."""
+    if not quality:
+        return []
+    ceiling = next((b.get("map_all") for (m, bits), b in quality.items() if bits == 0), None)
+    rows = []
+    for (method, bits), b in sorted(quality.items(), key=lambda kv: (kv[0][1] != 0, kv[0][0], kv[0][1])):
+        value = b.get("map_all")
+        frac = value / ceiling if value is not None and ceiling else None
+        rows.append([method, "float" if bits == 0 else bits, fmt(value, "frac") if value is not None else "-",
+                     fmt(frac, "frac"), fmt(b.get("train_s")), fmt(b.get("encode_s")),
+                     int(b.get("queries", 0))])
+    out = ["## Retrieval quality: mAP@ALL (relevant: same label)", ""]
+    out += table(["ranking", "bits", "mAP@ALL", "of float mAP", "train s", "encode s", "queries"], rows)
+    out.append("")
+    out.append("Each query ranks the whole database (Hamming distance, ties by ascending index; float: "
+               "cosine). \"of float mAP\": the ratio to the float ranking's mAP@ALL, which is not an "
+               "upper bound (a learned code can rank classes better than raw cosine).")
+    out.append("")
+    return out
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+")
@@ -259,7 +290,7 @@ def main(argv):
     ap.add_argument("--title", default=None)
     args = ap.parse_args(argv)
 
-    contexts, dense, checks, errors, binary, binary_checks, io_rows = load(args.json)
+    contexts, dense, checks, errors, binary, binary_checks, io_rows, quality = load(args.json)
     pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_PAIRS
     binary_pairs = [tuple(p.split("=", 1)) for p in args.pair] or DEFAULT_BINARY_PAIRS
     engines = sorted({e for (e, _, _, _) in dense})
@@ -329,6 +360,7 @@ def main(argv):
 
     out += binary_sections(binary, binary_checks, binary_pairs)
     out += io
+    out += quality_sections(quality)
 
     if errors:
         out.append("## Skipped or failed")

@@ -22,8 +22,17 @@
 #           Not part of "all": estimated at about 9 minutes with 1 repetition and 13 with 2 on the
 #           2-core EPYC (cross_modal alone, 2 repetitions, took 7 minutes under load, 3 of them
 #           making the data, training the binariser and encoding); docs/benchmarks_pipeline.md.
+#   fashion bench_fashion: real data, Fashion-MNIST (Debian dataset-fashion-mnist; another
+#           directory through XMR_FASHION_MNIST_DIR): 60,000 train images as the database, the
+#           10,000 test images as queries, 784-d cosine. Dense exact search xmr_cpu vs faiss_cpu
+#           (IndexFlatIP) with the check, mAP@ALL (same class relevant) of LSH / ITQ codes at
+#           32-256 bits and sign-median codes at 784 bits next to the float cosine mAP, and Hamming
+#           search xmr_cpu vs faiss_cpu on those codes -> fashion_cpu.{json,md}. Skipped (with a
+#           message, status 0) when the data set is missing. Not part of "all";
+#           docs/benchmarks_fashion.md.
 #
-# XMR_BENCH_WHAT=dense|binary|io|pipeline|all  which suites to run (default all: dense, binary, io)
+# XMR_BENCH_WHAT=dense|binary|io|pipeline|fashion|all  which suites to run (default all: dense,
+#                     binary, io)
 # XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a
 #                     quick run never replaces a full result (pipeline: also
 #                     pipeline_recall_quick.{csv,png}).
@@ -49,12 +58,24 @@ case "$what" in
   binary) targets=(bench_binary) ;;
   io) targets=(bench_io) ;;
   pipeline) targets=(bench_pipeline) ;;
+  fashion) targets=(bench_fashion) ;;
   all) targets=(bench_dense bench_binary bench_io) ;;
   *)
-    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline or all (got '$what')" >&2
+    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline, fashion or all (got '$what')" >&2
     exit 2
     ;;
 esac
+
+if [ "$what" = "fashion" ]; then
+  fashion_dir="${XMR_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    if [ ! -f "$fashion_dir/$f.gz" ]; then
+      echo "bench_cpu: fashion: skipped: Fashion-MNIST not found ($fashion_dir/$f.gz is missing; install" \
+        "the Debian package dataset-fashion-mnist: scripts/setup.sh --bench, or set XMR_FASHION_MNIST_DIR)" >&2
+      exit 0
+    fi
+  done
+fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXMR_CUDA=OFF \
   -DXMR_BUILD_TESTS=OFF -DXMR_BUILD_BENCH=ON >/dev/null
@@ -166,5 +187,9 @@ if [ "$what" = "pipeline" ]; then
   cat "$out/$name.md"
   echo
   echo "bench_cpu: wrote $out/$name.{json,md} and $out/pipeline_recall$suffix.{csv,png}"
+fi
+if [ "$what" = "fashion" ]; then
+  run_suite bench_fashion "fashion_cpu$suffix" '^(dense|binary|check|quality)/' \
+    "Fashion-MNIST on $machine (60,000 x 784 database, 10,000 test queries, cosine)" "$@" || status=$?
 fi
 exit "$status"

@@ -21,7 +21,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(python3-matplotlib) ;;  # bench/plot_pipeline.py's PNG (bench reports only)
+    --bench) packages+=(python3-matplotlib dataset-fashion-mnist zlib1g-dev) ;;  # plot_pipeline.py's PNG; bench_fashion's data and gzip reader (bench reports only)
     *)
       echo "setup: unknown argument '$arg' (known: --bench)" >&2
       exit 2
