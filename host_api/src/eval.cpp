@@ -75,6 +75,10 @@ void check_label_pair(const MatrixView<const std::uint8_t>& query_labels,
   check_labels(db_labels, "db_labels", n, query_labels.cols());
 }
 
+Resources& eval_resources(const MapOptions& o) {
+  return o.resources != nullptr ? *o.resources : detail::thread_default_resources();
+}
+
 /// Where a metric runs: the CPU, or the GPU of the options' Resources (Auto: when usable and
 /// `gpu_supported`; Gpu: Unavailable if unusable, InvalidArgument if not supported).
 Device eval_device(const MapOptions& o, bool gpu_supported, const char* why_not) {
@@ -83,8 +87,7 @@ Device eval_device(const MapOptions& o, bool gpu_supported, const char* why_not)
   if (o.device == Device::Cpu) return Device::Cpu;
   if (o.device == Device::Gpu) XMR_EXPECTS(gpu_supported, "options.device (= gpu) cannot run this request: ", why_not);
   if (!gpu_supported) return Device::Cpu;
-  Resources& res = o.resources != nullptr ? *o.resources : detail::thread_default_resources();
-  return detail::resolve_device(o.device, res);
+  return detail::resolve_device(o.device, eval_resources(o));
 }
 
 /// The rows of `v`, dense.
@@ -92,10 +95,6 @@ std::vector<std::uint8_t> dense_copy(const MatrixView<const std::uint8_t>& v) {
   std::vector<std::uint8_t> out(detail::to_size(detail::mul_checked(v.rows(), v.cols(), "codes")));
   for (std::int64_t r = 0; r < v.rows(); ++r) std::copy(v.row(r), v.row(r) + v.cols(), out.begin() + r * v.cols());
   return out;
-}
-
-Resources& eval_resources(const MapOptions& o) {
-  return o.resources != nullptr ? *o.resources : detail::thread_default_resources();
 }
 
 MapResult make_result(const MapOptions& o, std::vector<double> ap) {
