@@ -55,6 +55,35 @@ std::vector<std::uint8_t> labels_for(const std::string& path, const char* what, 
   return hot;
 }
 
+/// Query and base labels as two [rows x C] 0/1 matrices with the same C.
+struct LabelPair {
+  std::vector<std::uint8_t> query;
+  std::vector<std::uint8_t> base;
+  std::int64_t classes = 0;
+  std::int64_t base_rows = 0;
+};
+
+LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::int64_t q) {
+  LabelPair p;
+  std::int64_t qc = 0;
+  std::int64_t bc = 0;
+  p.query = labels_for(qpath, "--query-labels", q, qc);
+  const NpyArray b = load_npy(bpath);
+  p.base = multi_hot_labels(b, "--base-labels", bc);
+  p.base_rows = b.rows();
+  p.classes = std::max(qc, bc);
+  auto widen = [&](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
+    if (c == p.classes) return;
+    std::vector<std::uint8_t> w(static_cast<std::size_t>(rows * p.classes), 0);
+    for (std::int64_t r = 0; r < rows; ++r)
+      std::copy(m.begin() + r * c, m.begin() + (r + 1) * c, w.begin() + r * p.classes);
+    m = std::move(w);
+  };
+  widen(p.query, q, qc);
+  widen(p.base, p.base_rows, bc);
+  return p;
+}
+
 void run_map(const MapArgs& a) {
   set_threads(a.threads);
   const eval::MapVariant variant = parse_variant(a.variant);
@@ -66,21 +95,13 @@ void run_map(const MapArgs& a) {
   const NpyArray b = load_npy(a.base);
   q.require_matrix("--queries");
   b.require_matrix("--base");
-  std::int64_t qc = 0;
-  std::int64_t bc = 0;
-  std::vector<std::uint8_t> ql = labels_for(a.query_labels, "--query-labels", q.rows(), qc);
-  std::vector<std::uint8_t> bl = labels_for(a.base_labels, "--base-labels", b.rows(), bc);
-  // Class indices give as many columns as the largest index: widen both to the same count.
-  const std::int64_t classes = std::max(qc, bc);
-  auto widen = [classes](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
-    if (c == classes) return;
-    std::vector<std::uint8_t> w(static_cast<std::size_t>(rows * classes), 0);
-    for (std::int64_t r = 0; r < rows; ++r)
-      std::copy(m.begin() + r * c, m.begin() + (r + 1) * c, w.begin() + r * classes);
-    m = std::move(w);
-  };
-  widen(ql, q.rows(), qc);
-  widen(bl, b.rows(), bc);
+  const LabelPair labels = label_pair(a.query_labels, a.base_labels, q.rows());
+  if (labels.base_rows != b.rows())
+    throw NpyError("--base-labels " + a.base_labels + ": has " + std::to_string(labels.base_rows) +
+                   " rows, --base has " + std::to_string(b.rows()));
+  const std::int64_t classes = labels.classes;
+  const std::vector<std::uint8_t>& ql = labels.query;
+  const std::vector<std::uint8_t>& bl = labels.base;
 
   eval::MapOptions opts;
   opts.variant = variant;
@@ -258,35 +279,6 @@ void print_metric(const eval::MetricResult& m, bool json, const char* label) {
   std::printf("%-22s %lld (%lld skipped, %lld with nothing relevant)\n", "queries", static_cast<long long>(m.queries),
               static_cast<long long>(m.skipped_queries), static_cast<long long>(m.no_relevant_queries));
   std::printf("%-22s %.6f (%.2f%%)\n", label, m.mean, 100.0 * m.mean);
-}
-
-/// Query and base labels as two [rows x C] 0/1 matrices with the same C.
-struct LabelPair {
-  std::vector<std::uint8_t> query;
-  std::vector<std::uint8_t> base;
-  std::int64_t classes = 0;
-  std::int64_t base_rows = 0;
-};
-
-LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::int64_t q) {
-  LabelPair p;
-  std::int64_t qc = 0;
-  std::int64_t bc = 0;
-  p.query = labels_for(qpath, "--query-labels", q, qc);
-  const NpyArray b = load_npy(bpath);
-  p.base = multi_hot_labels(b, "--base-labels", bc);
-  p.base_rows = b.rows();
-  p.classes = std::max(qc, bc);
-  auto widen = [&](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
-    if (c == p.classes) return;
-    std::vector<std::uint8_t> w(static_cast<std::size_t>(rows * p.classes), 0);
-    for (std::int64_t r = 0; r < rows; ++r)
-      std::copy(m.begin() + r * c, m.begin() + (r + 1) * c, w.begin() + r * p.classes);
-    m = std::move(w);
-  };
-  widen(p.query, q, qc);
-  widen(p.base, p.base_rows, bc);
-  return p;
 }
 
 void run_labelled(const RankedMetricArgs& a, bool ndcg) {
