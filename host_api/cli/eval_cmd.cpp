@@ -63,7 +63,8 @@ struct LabelPair {
   std::int64_t base_rows = 0;
 };
 
-LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::int64_t q) {
+/// `q` query rows; `base_rows` the base's rows when known (a mismatch names the files), else -1.
+LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::int64_t q, std::int64_t base_rows) {
   LabelPair p;
   std::int64_t qc = 0;
   std::int64_t bc = 0;
@@ -71,6 +72,9 @@ LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::in
   const NpyArray b = load_npy(bpath);
   p.base = multi_hot_labels(b, "--base-labels", bc);
   p.base_rows = b.rows();
+  if (base_rows >= 0 && p.base_rows != base_rows)
+    throw NpyError("--base-labels " + bpath + ": has " + std::to_string(p.base_rows) + " rows, --base has " +
+                   std::to_string(base_rows));
   p.classes = std::max(qc, bc);
   auto widen = [&](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
     if (c == p.classes) return;
@@ -95,10 +99,7 @@ void run_map(const MapArgs& a) {
   const NpyArray b = load_npy(a.base);
   q.require_matrix("--queries");
   b.require_matrix("--base");
-  const LabelPair labels = label_pair(a.query_labels, a.base_labels, q.rows());
-  if (labels.base_rows != b.rows())
-    throw NpyError("--base-labels " + a.base_labels + ": has " + std::to_string(labels.base_rows) +
-                   " rows, --base has " + std::to_string(b.rows()));
+  const LabelPair labels = label_pair(a.query_labels, a.base_labels, q.rows(), b.rows());
   const std::int64_t classes = labels.classes;
   const std::vector<std::uint8_t>& ql = labels.query;
   const std::vector<std::uint8_t>& bl = labels.base;
@@ -287,10 +288,7 @@ void run_labelled(const RankedMetricArgs& a, bool ndcg) {
   std::int64_t l = 0;
   std::int64_t searched_rows = 0;
   const std::vector<std::int64_t> ids = ranking(a.ranking, a.k, q, l, searched_rows);
-  const LabelPair labels = label_pair(a.query_labels, a.base_labels, q);
-  if (searched_rows >= 0 && searched_rows != labels.base_rows)
-    throw NpyError("--base-labels " + a.base_labels + ": has " + std::to_string(labels.base_rows) +
-                   " rows, --base has " + std::to_string(searched_rows));
+  const LabelPair labels = label_pair(a.query_labels, a.base_labels, q, searched_rows);
   const MatrixView<const std::int64_t> ranked(ids.data(), q, l);
   const MatrixView<const std::uint8_t> ql(labels.query.data(), q, labels.classes);
   const MatrixView<const std::uint8_t> bl(labels.base.data(), labels.base_rows, labels.classes);
@@ -317,10 +315,7 @@ void run_pr(const PrArgs& a) {
   const NpyArray ba = load_npy(a.base);
   qa.require_matrix("--queries");
   ba.require_matrix("--base");
-  const LabelPair labels = label_pair(a.query_labels, a.base_labels, qa.rows());
-  if (labels.base_rows != ba.rows())
-    throw NpyError("--base-labels " + a.base_labels + ": has " + std::to_string(labels.base_rows) +
-                   " rows, --base has " + std::to_string(ba.rows()));
+  const LabelPair labels = label_pair(a.query_labels, a.base_labels, qa.rows(), ba.rows());
   const Stopwatch clock;
   const eval::PrCurve c =
       eval::pr_curve_hamming(qa.u8("--queries"), ba.u8("--base"),
