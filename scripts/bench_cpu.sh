@@ -30,9 +30,18 @@
 #           search xmr_cpu vs faiss_cpu on those codes -> fashion_cpu.{json,md}. Skipped (with a
 #           message, status 0) when the data set is missing. Not part of "all";
 #           docs/benchmarks_fashion.md.
+#   eval    bench_eval: metric evaluation throughput (map_hamming 64/128 bits with both tie
+#           policies, map_dense cosine D = 128/512, pr_curve_hamming, precision_at_k / ndcg_at_k)
+#           over Q x N = 100 x 1e4, 500 x 5e4 and NUS-WIDE's 2,100 x 190,000 (21 labels)
+#           -> eval_cpu.json. Not part of "all"; docs/benchmarks_eval.md.
+#   multivector  bench_multi_vector: MultiVectorIndex MaxSim / SumMaxSim search, items of 32
+#           vectors, D = 256, N = 1e3 ... 1e5, queries of 1 or 32 vectors, Q in {1, 100}, k = 10
+#           -> multi_vector_cpu.json. Not part of "all".
+#           eval and multivector write the JSON only: bench/summarize.py has no table for them
+#           (it would print the machine context alone), so no .md.
 #
-# XMR_BENCH_WHAT=dense|binary|io|pipeline|fashion|all  which suites to run (default all: dense,
-#                     binary, io)
+# XMR_BENCH_WHAT=dense|binary|io|pipeline|fashion|eval|multivector|all  which suites to run
+#                     (default all: dense, binary, io)
 # XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a
 #                     quick run never replaces a full result (pipeline: also
 #                     pipeline_recall_quick.{csv,png}).
@@ -59,9 +68,11 @@ case "$what" in
   io) targets=(bench_io) ;;
   pipeline) targets=(bench_pipeline) ;;
   fashion) targets=(bench_fashion) ;;
+  eval) targets=(bench_eval) ;;
+  multivector) targets=(bench_multi_vector) ;;
   all) targets=(bench_dense bench_binary bench_io) ;;
   *)
-    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline, fashion or all (got '$what')" >&2
+    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline, fashion, eval, multivector or all (got '$what')" >&2
     exit 2
     ;;
 esac
@@ -191,5 +202,24 @@ fi
 if [ "$what" = "fashion" ]; then
   run_suite bench_fashion "fashion_cpu$suffix" '^(dense|binary|check|quality)/' \
     "Fashion-MNIST on $machine (60,000 x 784 database, 10,000 test queries, cosine)" "$@" || status=$?
+fi
+# run_json BINARY NAME FILTER [extra args...]: as run_suite, without the Markdown summary.
+run_json() {
+  local bin="$1" name="$2" filter="$3"
+  shift 3
+  echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$build/bench/$bin" \
+    --benchmark_filter="$filter" \
+    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
+    --benchmark_context="xmr_git=$git_rev" \
+    --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
+  echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "bench_cpu: wrote $out/$name.json"
+}
+if [ "$what" = "eval" ]; then
+  run_json bench_eval "eval_cpu$suffix" '^eval/[a-z_]+/cpu/' "$@" || status=$?
+fi
+if [ "$what" = "multivector" ]; then
+  run_json bench_multi_vector "multi_vector_cpu$suffix" '^multi_vector/cpu/' "$@" || status=$?
 fi
 exit "$status"
