@@ -222,16 +222,6 @@ std::vector<float> load_embeddings(const std::string& path, std::int64_t& rows, 
   return out;
 }
 
-/// Widens an [n x from] 0/1 label matrix to [n x to] (zero columns appended).
-std::vector<std::uint8_t> widen_labels(const std::vector<std::uint8_t>& l, std::int64_t n, std::int64_t from,
-                                       std::int64_t to) {
-  if (from == to) return l;
-  std::vector<std::uint8_t> out(static_cast<std::size_t>(n * to), 0);
-  for (std::int64_t i = 0; i < n; ++i)
-    std::copy(l.begin() + i * from, l.begin() + (i + 1) * from, out.begin() + i * to);
-  return out;
-}
-
 Dataset npy_dataset(const DemoArgs& a) {
   const fs::path dir(a.data_dir);
   auto file = [&](const char* name) { return (dir / name).string(); };

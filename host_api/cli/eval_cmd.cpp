@@ -76,15 +76,8 @@ LabelPair label_pair(const std::string& qpath, const std::string& bpath, std::in
     throw NpyError("--base-labels " + bpath + ": has " + std::to_string(p.base_rows) + " rows, --base has " +
                    std::to_string(base_rows));
   p.classes = std::max(qc, bc);
-  auto widen = [&](std::vector<std::uint8_t>& m, std::int64_t rows, std::int64_t c) {
-    if (c == p.classes) return;
-    std::vector<std::uint8_t> w(static_cast<std::size_t>(rows * p.classes), 0);
-    for (std::int64_t r = 0; r < rows; ++r)
-      std::copy(m.begin() + r * c, m.begin() + (r + 1) * c, w.begin() + r * p.classes);
-    m = std::move(w);
-  };
-  widen(p.query, q, qc);
-  widen(p.base, p.base_rows, bc);
+  p.query = widen_labels(p.query, q, qc, p.classes);
+  p.base = widen_labels(p.base, p.base_rows, bc, p.classes);
   return p;
 }
 

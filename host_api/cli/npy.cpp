@@ -476,6 +476,15 @@ std::vector<std::uint8_t> multi_hot_labels(const NpyArray& a, const char* what, 
   return out;
 }
 
+std::vector<std::uint8_t> widen_labels(const std::vector<std::uint8_t>& labels, std::int64_t n, std::int64_t from,
+                                       std::int64_t to) {
+  if (from == to) return labels;
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(n * to), 0);
+  for (std::int64_t i = 0; i < n; ++i)
+    std::copy(labels.begin() + i * from, labels.begin() + (i + 1) * from, out.begin() + i * to);
+  return out;
+}
+
 std::vector<std::int64_t> id_vector(const NpyArray& a, const char* what) {
   if (!(a.shape.size() == 1 || (a.shape.size() == 2 && a.shape[1] == 1)))
     throw NpyError(std::string(what) + " " + a.path + ": expected a 1-d array of ids, got " + a.describe());

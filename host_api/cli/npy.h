@@ -88,6 +88,11 @@ void save_npy(const std::string& path, NpyType type, std::span<const std::int64_
 /// value's position.
 std::vector<std::uint8_t> multi_hot_labels(const NpyArray& a, const char* what, std::int64_t& classes);
 
+/// `labels` [n x from] 0/1 with `to` >= `from` columns: the extra columns 0 (class-index files
+/// give as many columns as their largest index, so two files may differ).
+std::vector<std::uint8_t> widen_labels(const std::vector<std::uint8_t>& labels, std::int64_t n, std::int64_t from,
+                                       std::int64_t to);
+
 /// An id vector: 1-d (or [N, 1]) int64 or int32 array. Throws NpyError otherwise.
 std::vector<std::int64_t> id_vector(const NpyArray& a, const char* what);
 
