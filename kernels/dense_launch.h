@@ -36,6 +36,29 @@ int select_chunks_from_keys(const std::uint64_t* keys, std::int64_t rows, std::i
                             const std::uint64_t* thresholds, std::int64_t thr_ld, int k, std::uint64_t* out,
                             std::int64_t out_ld, CUstream_st* stream);
 
+/// Keys per row that the two candidate buffers of select_tile_into_run need for tiles of up to
+/// `len` scores: `level1` holds one k-list per chunk of the tile, `level2` one per chunk of level 1.
+struct SelectScratchKeys {
+  std::int64_t level1 = 0;
+  std::int64_t level2 = 0;
+};
+inline SelectScratchKeys select_scratch_keys(std::int64_t len, std::int64_t k) {
+  const std::int64_t l1 = (len + kChunkSize - 1) / kChunkSize * k;
+  return {l1, (l1 + kChunkSize - 1) / kChunkSize * k};
+}
+
+/// One tile of the chunked top-k (the fast path of the dense, multi-vector and top-k searches).
+/// `run` is [rows x 2k] keys: the first k of a row are its running top-k, ascending (all
+/// kEmptyKey before the first tile), the second k scratch. For each row r < rows, selects the k
+/// best of the tile's `len` scores (`scores[r * ld + i]`, position base_position + i) that beat
+/// the row's running k-th key, reducing the per-chunk k-lists through `cand_a` / `cand_b` ([rows x
+/// level1] and [rows x level2] keys, select_scratch_keys(len, k)) while more than one remains,
+/// then merges them into the running top-k. Requires 1 <= k <= kFastMaxK and the limits of
+/// select_chunks_from_scores. Returns the first launch error (0 = success).
+int select_tile_into_run(const float* scores, std::int64_t rows, std::int64_t len, std::int64_t ld,
+                         std::int64_t base_position, int k, std::uint64_t* cand_a, std::uint64_t* cand_b,
+                         std::uint64_t* run, CUstream_st* stream);
+
 /// Writes make_key(scores[r * ld + i], base_position + i) to out[r * out_ld + i].
 int scores_to_keys(const float* scores, std::int64_t rows, std::int64_t len, std::int64_t ld,
                    std::int64_t base_position, std::uint64_t* out, std::int64_t out_ld, CUstream_st* stream);

@@ -24,9 +24,8 @@ namespace {
 
 // Scratch models (bytes) for the planner; they mirror the carving in run_* below.
 std::int64_t fast_levels_bytes(std::int64_t qt, std::int64_t dt, std::int64_t k) {
-  const std::int64_t l1 = (dt + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
-  const std::int64_t l2 = (l1 + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
-  return qt * (l1 + l2 + 2 * k) * 8 + 3 * kAlign;
+  const kernels::SelectScratchKeys lv = kernels::select_scratch_keys(dt, k);
+  return qt * (lv.level1 + lv.level2 + 2 * k) * 8 + 3 * kAlign;
 }
 
 std::int64_t fast_scratch(std::int64_t qt, std::int64_t dt, std::int64_t k, std::int64_t dim, std::int64_t) {
@@ -61,33 +60,14 @@ void gemm_tile(Context& ctx, const DenseSnapshot& snap, const void* db, std::int
 
 void run_fast(Context& ctx, const DenseSnapshot& snap, const void* db, const Batch& b, std::int64_t k, std::int64_t dt,
               float* scores, std::uint64_t* cand_a, std::uint64_t* cand_b, std::uint64_t* run) {
-  const cudaStream_t s = ctx.stream;
-  const int kk = static_cast<int>(k);
   // run: [qn x 2k]; the first k keys of a row are its running top-k, the second k the tile's.
-  check_cuda(cudaMemsetAsync(run, 0xFF, static_cast<std::size_t>(b.qn * 2 * k) * 8, s), "cudaMemsetAsync");
-  const std::uint64_t* thr = run + (k - 1);
+  check_cuda(cudaMemsetAsync(run, 0xFF, static_cast<std::size_t>(b.qn * 2 * k) * 8, ctx.stream), "cudaMemsetAsync");
   for (std::int64_t n0 = 0; n0 < snap.size; n0 += dt) {
     const std::int64_t nn = std::min(dt, snap.size - n0);
     gemm_tile(ctx, snap, db, n0, nn, b.queries, b.qn, scores);
-    std::int64_t chunks = (nn + kernels::kChunkSize - 1) / kernels::kChunkSize;
-    std::uint64_t* dst = chunks == 1 ? run + k : cand_a;
-    std::int64_t dst_ld = chunks == 1 ? 2 * k : chunks * k;
-    check_cuda(kernels::select_chunks_from_scores(scores, b.qn, nn, nn, n0, thr, 2 * k, kk, dst, dst_ld, s),
-               "select_chunks_from_scores");
-    std::uint64_t* src = cand_a;
-    std::uint64_t* spare = cand_b;
-    while (chunks > 1) {
-      const std::int64_t len = chunks * k;
-      chunks = (len + kernels::kChunkSize - 1) / kernels::kChunkSize;
-      dst = chunks == 1 ? run + k : spare;
-      dst_ld = chunks == 1 ? 2 * k : chunks * k;
-      check_cuda(kernels::select_chunks_from_keys(src, b.qn, len, len, thr, 2 * k, kk, dst, dst_ld, s),
-                 "select_chunks_from_keys(reduce)");
-      std::swap(src, spare);
-    }
-    // Merge running and tile top-k in place (2k <= kChunkSize: one chunk per row).
-    check_cuda(kernels::select_chunks_from_keys(run, b.qn, 2 * k, 2 * k, nullptr, 0, kk, run, 2 * k, s),
-               "select_chunks_from_keys(merge)");
+    check_cuda(
+        kernels::select_tile_into_run(scores, b.qn, nn, nn, n0, static_cast<int>(k), cand_a, cand_b, run, ctx.stream),
+        "select_tile_into_run");
   }
 }
 
@@ -166,8 +146,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   const std::size_t qbytes = static_cast<std::size_t>(qt) * snap.row_bytes();
   std::size_t sort_ws_bytes = 0;
   if (!fast) check_cuda(kernels::segmented_sort_workspace(qt * (k + dt), qt, &sort_ws_bytes), "segmented sort sizing");
-  const std::int64_t l1 = (dt + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
-  const std::int64_t l2 = (l1 + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
+  const kernels::SelectScratchKeys levels = kernels::select_scratch_keys(dt, k);
   std::int64_t total = round_up(static_cast<std::int64_t>(qbytes), kAlign) + round_up(qt * dt * 4, kAlign);
   if (fast) {
     total += fast_levels_bytes(qt, dt, k);
@@ -190,8 +169,8 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
   void* sort_ws = nullptr;
   std::vector<int> h_offsets;
   if (fast) {
-    cand_a = carve.take<std::uint64_t>(qt * l1);
-    cand_b = carve.take<std::uint64_t>(qt * l2);
+    cand_a = carve.take<std::uint64_t>(qt * levels.level1);
+    cand_b = carve.take<std::uint64_t>(qt * levels.level2);
     run = carve.take<std::uint64_t>(qt * 2 * k);
   } else {
     seg_a = carve.take<std::uint64_t>(qt * (k + dt));

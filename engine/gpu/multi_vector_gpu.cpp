@@ -6,8 +6,8 @@
 //   2. one cublasGemmEx (fp32 in, fp32 compute, no TF32) writes the
 //      (query vectors x item vectors) similarity block;
 //   3. multi_vector_reduce (kernels/multi_vector_reduce.cu) turns it into (query x item) scores;
-//   4. the chunked selection of the dense fast path (select_chunks_*, keys with the item position)
-//      reduces each query's row to its k best and merges them into the running top-k.
+//   4. the chunked selection of the dense fast path (kernels::select_tile_into_run, keys with the
+//      item position) reduces each query's row to its k best and merges them into the running top-k.
 // Only k <= kFastMaxK is supported (no general path): a larger k throws InvalidArgument, and the
 // index's Auto device falls back to the CPU for it.
 // TODO(multi-vector GPU): keep the item offsets resident instead of uploading them per tile (each
@@ -39,41 +39,12 @@ namespace {
 // Scratch model (bytes) for the planner, over query vectors x item vectors per tile; it mirrors
 // the carving below (a tile has at most as many queries / items as vectors).
 std::int64_t levels_bytes(std::int64_t qt, std::int64_t dt, std::int64_t k) {
-  const std::int64_t l1 = (dt + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
-  const std::int64_t l2 = (l1 + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
-  return qt * (l1 + l2 + 2 * k) * 8 + 3 * kAlign;
+  const kernels::SelectScratchKeys lv = kernels::select_scratch_keys(dt, k);
+  return qt * (lv.level1 + lv.level2 + 2 * k) * 8 + 3 * kAlign;
 }
 
 std::int64_t scratch_bytes(std::int64_t qv, std::int64_t dv, std::int64_t k, std::int64_t dim, std::int64_t) {
   return qv * dim * 4 + 2 * qv * dv * 4 + (qv + 1) * 4 + (dv + 1) * 4 + levels_bytes(qv, dv, k) + 5 * kAlign;
-}
-
-/// Selects each query's k best of `len` item scores (row ld `len`, item positions from `base`)
-/// and merges them into the running top-k `run` ([rows x 2k]: running k | tile k), as run_fast in
-/// dense_gpu.cpp.
-void select_into_run(cudaStream_t s, const float* item_scores, std::int64_t rows, std::int64_t len, std::int64_t base,
-                     std::int64_t k, std::uint64_t* cand_a, std::uint64_t* cand_b, std::uint64_t* run) {
-  const int kk = static_cast<int>(k);
-  const std::uint64_t* thr = run + (k - 1);
-  std::int64_t chunks = (len + kernels::kChunkSize - 1) / kernels::kChunkSize;
-  std::uint64_t* dst = chunks == 1 ? run + k : cand_a;
-  std::int64_t dst_ld = chunks == 1 ? 2 * k : chunks * k;
-  check_cuda(kernels::select_chunks_from_scores(item_scores, rows, len, len, base, thr, 2 * k, kk, dst, dst_ld, s),
-             "select_chunks_from_scores(multi-vector)");
-  std::uint64_t* src = cand_a;
-  std::uint64_t* spare = cand_b;
-  while (chunks > 1) {
-    const std::int64_t n = chunks * k;
-    chunks = (n + kernels::kChunkSize - 1) / kernels::kChunkSize;
-    dst = chunks == 1 ? run + k : spare;
-    dst_ld = chunks == 1 ? 2 * k : chunks * k;
-    check_cuda(kernels::select_chunks_from_keys(src, rows, n, n, thr, 2 * k, kk, dst, dst_ld, s),
-               "select_chunks_from_keys(multi-vector reduce)");
-    std::swap(src, spare);
-  }
-  // Merge running and tile top-k in place (2k <= kChunkSize: one chunk per row).
-  check_cuda(kernels::select_chunks_from_keys(run, rows, 2 * k, 2 * k, nullptr, 0, kk, run, 2 * k, s),
-             "select_chunks_from_keys(multi-vector merge)");
 }
 
 }  // namespace
@@ -129,8 +100,7 @@ void multi_vector_search(const MultiVectorSnapshot& snap, MirrorCache& mirrors, 
   while (tiles.back() < n) tiles.push_back(tile_end(item_off, n, tiles.back(), dv, 0));
   std::vector<int> h_query_off(static_cast<std::size_t>(qv + 1));
   std::vector<int> h_item_off(static_cast<std::size_t>(dv + 1));
-  const std::int64_t l1 = (dv + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
-  const std::int64_t l2 = (l1 + kernels::kChunkSize - 1) / kernels::kChunkSize * k;
+  const kernels::SelectScratchKeys levels = kernels::select_scratch_keys(dv, k);
 
   // Everything is validated and planned: only now touch the device.
   Context& ctx = context_of(res);
@@ -144,8 +114,8 @@ void multi_vector_search(const MultiVectorSnapshot& snap, MirrorCache& mirrors, 
   auto* d_items = carve.take<float>(qv * dv);
   int* d_query_off = carve.take<int>(qv + 1);
   int* d_item_off = carve.take<int>(dv + 1);
-  auto* cand_a = carve.take<std::uint64_t>(qv * l1);
-  auto* cand_b = carve.take<std::uint64_t>(qv * l2);
+  auto* cand_a = carve.take<std::uint64_t>(qv * levels.level1);
+  auto* cand_b = carve.take<std::uint64_t>(qv * levels.level2);
   auto* run = carve.take<std::uint64_t>(qv * 2 * k);
   XMR_INVARIANT(carve.used() <= static_cast<std::size_t>(total));
 
@@ -190,7 +160,9 @@ void multi_vector_search(const MultiVectorSnapshot& snap, MirrorCache& mirrors, 
         check_cuda(kernels::multi_vector_reduce(d_scores, nv, d_query_off, qn, d_item_off, i1 - i0,
                                                 static_cast<int>(reduce), d_items, i1 - i0, s),
                    "multi_vector_reduce");
-        select_into_run(s, d_items, qn, i1 - i0, i0, k, cand_a, cand_b, run);
+        check_cuda(kernels::select_tile_into_run(d_items, qn, i1 - i0, i1 - i0, i0, static_cast<int>(k), cand_a, cand_b,
+                                                 run, s),
+                   "select_tile_into_run(multi-vector)");
       }
       copy_rows(out_keys + q0 * k, static_cast<std::size_t>(k) * 8, run, static_cast<std::size_t>(2 * k) * 8,
                 static_cast<std::size_t>(k) * 8, static_cast<std::size_t>(qn), cudaMemcpyDeviceToHost, s,
