@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <fstream>
 #include <new>
 #include <sstream>
@@ -58,6 +60,32 @@ bool has_arg(int argc, char** argv, std::string_view prefix) {
   return false;
 }
 
+std::vector<std::int64_t> sizes_from_env(const char* program, std::vector<std::int64_t> defaults,
+                                         std::vector<std::int64_t> quick) {
+  const char* env = std::getenv("XMR_BENCH_SIZES");
+  if (env == nullptr || *env == '\0') return quick_mode() ? quick : defaults;
+  std::vector<std::int64_t> sizes;
+  const std::string_view all(env);
+  std::size_t begin = 0;
+  while (begin <= all.size()) {
+    const std::size_t comma = std::min(all.find(',', begin), all.size());
+    const std::string item(all.substr(begin, comma - begin));
+    char* end = nullptr;
+    errno = 0;
+    const long long v = item.empty() ? 0 : std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || end != item.c_str() + item.size() || errno == ERANGE || v <= 0) {
+      std::fprintf(stderr,
+                   "%s: XMR_BENCH_SIZES (= '%s') must be a comma-separated list of positive integers "
+                   "(database sizes N); '%s' is not one\n",
+                   program, env, item.c_str());
+      std::exit(2);
+    }
+    sizes.push_back(static_cast<std::int64_t>(v));
+    begin = comma + 1;
+  }
+  return sizes;
+}
+
 HugeWords huge_words(std::int64_t words) {
   constexpr std::size_t kHuge = std::size_t{2} << 20;
   const std::size_t bytes = (sz(words) * 8 + kHuge - 1) / kHuge * kHuge;
@@ -97,6 +125,18 @@ void add_common_context(const std::vector<std::int64_t>& sizes) {
     size_list.append(std::to_string(n));
   }
   benchmark::AddCustomContext("sizes_n", size_list);
+}
+
+void use_search_time(benchmark::internal::Benchmark* b, bool gpu) {
+#ifdef XMR_BENCH_HAVE_CUDA
+  if (gpu) {
+    b->UseManualTime();  // CUDA events on the engine's stream
+    return;
+  }
+#else
+  static_cast<void>(gpu);
+#endif
+  b->UseRealTime();
 }
 
 void add_run_counters(benchmark::State& state, double build_s, long csw) {

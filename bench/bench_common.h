@@ -1,7 +1,8 @@
-// bench_common: the pieces bench_dense and bench_binary share (timing, process counters, the
-// huge-page buffers of the memory-bandwidth probes, machine context, CUDA-event timing). Each
-// benchmark compiles bench_common.cpp itself, so XMR_BENCH_HAVE_CUDA / XMR_BENCH_HAVE_FAISS
-// follow that benchmark's build.
+// bench_common: the pieces every benchmark shares (timing, process counters, the size list from
+// XMR_BENCH_SIZES, the huge-page buffers of the memory-bandwidth probes, machine context,
+// CUDA-event timing). peaks.h measures the machine's limits; engines.h holds the engines under
+// test. Each benchmark compiles bench_common.cpp itself, so XMR_BENCH_HAVE_CUDA /
+// XMR_BENCH_HAVE_FAISS follow that benchmark's build.
 
 #pragma once
 
@@ -45,6 +46,30 @@ bool quick_mode();
 /// True when some argument (after argv[0]) starts with `prefix`.
 bool has_arg(int argc, char** argv, std::string_view prefix);
 
+/// The database sizes (N list) of a benchmark: XMR_BENCH_SIZES when it is set and not empty (a
+/// comma-separated list of positive integers, e.g. "100000,1000000,10000000"; it wins over
+/// XMR_BENCH_QUICK), else `quick` under XMR_BENCH_QUICK, else `defaults`. An invalid value
+/// prints a message naming the variable and the value to stderr and exits with status 2 (this is
+/// a benchmark's main, not a library).
+std::vector<std::int64_t> sizes_from_env(const char* program, std::vector<std::int64_t> defaults,
+                                         std::vector<std::int64_t> quick);
+
+/// One step of splitmix64: a fast, well-mixed 64-bit stream from a 64-bit state.
+inline std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Hardware popcnt for scalar loops where the target has one (the library is built for the
+// x86-64 baseline, whose __builtin_popcountll is a libgcc call).
+#if defined(__x86_64__)
+#define XMR_BENCH_TARGET_POPCNT __attribute__((target("popcnt")))
+#else
+#define XMR_BENCH_TARGET_POPCNT
+#endif
+
 /// A buffer of 64-bit words from std::aligned_alloc, released with std::free.
 using HugeWords = std::unique_ptr<std::uint64_t[], decltype(&std::free)>;
 
@@ -56,7 +81,7 @@ HugeWords huge_words(std::int64_t words);
 /// `v` with `digits` digits after the point.
 std::string fixed(double v, int digits);
 
-/// The context keys both benchmarks report: cpu_model, hardware_threads, omp_max_threads,
+/// The context keys every benchmark reports: cpu_model, hardware_threads, omp_max_threads,
 /// llc_bytes, xmr_version, xmr_devices, xmr_built_with_cuda, faiss_version and sizes_n
 /// (`sizes`, comma-separated).
 void add_common_context(const std::vector<std::int64_t>& sizes);
@@ -64,6 +89,10 @@ void add_common_context(const std::vector<std::int64_t>& sizes);
 /// The counters every search benchmark reports: build_s, omp_threads and invol_csw (`csw`
 /// involuntary context switches over the run, per iteration).
 void add_run_counters(benchmark::State& state, double build_s, long csw);
+
+/// Sets how benchmark `b` (a search case) is timed: GPU engines in a CUDA build by CUDA events on
+/// the engine's stream (manual time), everything else by host wall clock (real time).
+void use_search_time(benchmark::internal::Benchmark* b, bool gpu);
 
 /// What timed_searches measured.
 struct TimedSearches {

@@ -40,6 +40,9 @@
 //
 // The quality cases run once (Iterations(1)); their time is the cost of the evaluation, their
 // result is the map_all counter (summarize.py puts them in a table of their own).
+// The engines and the dense check are engines.h's (shared with bench_dense and bench_binary).
+// No case reports a fraction of a peak (the data set is small enough to sit in cache), so this
+// benchmark measures no peaks.
 // A missing data set is not an error: the binary says where it looked and exits 0. A damaged one
 // is: the loader's message names the file and the problem, and the binary exits 1.
 // XMR_BENCH_QUICK=1 uses the first 1,000 test images as queries (smoke test).
@@ -62,17 +65,16 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "engines.h"
 #include "fashion_mnist.h"
 #include "xmr/xmr.h"
 
-#ifdef XMR_BENCH_HAVE_FAISS
-#include <faiss/IndexBinaryFlat.h>
-#include <faiss/IndexFlat.h>
-#endif
-
 namespace {
 
+using xmr::bench::BinaryEngine;
+using xmr::bench::CheckStats;
 using xmr::bench::Clock;
+using xmr::bench::DenseEngine;
 using xmr::bench::kFashionClasses;
 using xmr::bench::kFashionDim;
 using xmr::bench::seconds_since;
@@ -83,7 +85,6 @@ constexpr std::int64_t kD = kFashionDim;
 constexpr std::int64_t kNumResults[] = {10, 100};
 constexpr std::int64_t kCodeBits[] = {32, 64, 128, 256};
 constexpr std::int64_t kPixelBits = kFashionDim;  // sign_median: one bit per pixel
-constexpr double kScoreTol = 1e-5;
 constexpr std::uint64_t kLshSeed = 20261125;
 constexpr std::uint64_t kItqSeed = 20261126;
 constexpr std::int64_t kItqIterations = 50;
@@ -153,51 +154,10 @@ xmr::MatrixView<const float> test_view() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Dense engines.
+// Dense engines (engines.h).
 
-class DenseEngine {
- public:
-  DenseEngine() = default;
-  DenseEngine(const DenseEngine&) = delete;
-  DenseEngine& operator=(const DenseEngine&) = delete;
-  virtual ~DenseEngine() = default;
-  virtual void build(const float* x, std::int64_t n) = 0;
-  virtual void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) = 0;
-};
-
-class XmrDense final : public DenseEngine {
- public:
-  void build(const float* x, std::int64_t n) override {
-    index_ = std::make_unique<xmr::DenseIndex>(xmr::DenseIndexOptions{
-        .dim = kD, .metric = xmr::Metric::InnerProduct, .storage = xmr::DType::F32, .device = xmr::Device::Cpu});
-    index_->add(xmr::MatrixView<const float>(x, n, kD));
-  }
-  void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) override {
-    index_->search_into(xmr::MatrixView<const float>(q, nq, kD), k, xmr::MatrixView<std::int64_t>(ids, nq, k),
-                        xmr::MatrixView<float>(scores, nq, k), {.device = xmr::Device::Cpu});
-  }
-
- private:
-  std::unique_ptr<xmr::DenseIndex> index_;
-};
-
-#ifdef XMR_BENCH_HAVE_FAISS
-class FaissDense final : public DenseEngine {
- public:
-  void build(const float* x, std::int64_t n) override {
-    index_ = std::make_unique<faiss::IndexFlatIP>(kD);
-    index_->add(n, x);
-  }
-  void search(const float* q, std::int64_t nq, std::int64_t k, std::int64_t* ids, float* scores) override {
-    index_->search(nq, q, k, scores, ids);
-  }
-
- private:
-  std::unique_ptr<faiss::IndexFlatIP> index_;
-};
-#endif
-
-std::vector<std::string> dense_engine_names() {
+/// The engines this benchmark runs, dense and Hamming alike: xmr_cpu, and faiss_cpu with FAISS.
+std::vector<std::string> cpu_engine_names() {
   std::vector<std::string> names = {"xmr_cpu"};
 #ifdef XMR_BENCH_HAVE_FAISS
   names.emplace_back("faiss_cpu");
@@ -216,17 +176,9 @@ std::map<std::string, BuiltDense> g_dense;
 BuiltDense& dense_engine(const std::string& name) {
   if (auto it = g_dense.find(name); it != g_dense.end()) return it->second;
   BuiltDense b;
-  if (name == "xmr_cpu") {
-    b.engine = std::make_unique<XmrDense>();
-#ifdef XMR_BENCH_HAVE_FAISS
-  } else if (name == "faiss_cpu") {
-    b.engine = std::make_unique<FaissDense>();
-#endif
-  } else {
-    throw std::runtime_error("unknown dense engine " + name);
-  }
+  b.engine = xmr::bench::make_dense_engine(name);
   const auto t0 = Clock::now();
-  b.engine->build(g_data->train.data(), kN);
+  b.engine->build(g_data->train.data(), kN, kD);
   std::vector<std::int64_t> ids(10);
   std::vector<float> scores(10);
   b.engine->search(g_data->test.data(), 1, 10, ids.data(), scores.data());
@@ -255,54 +207,6 @@ void bench_dense(benchmark::State& state, const std::string& name, std::int64_t 
   xmr::bench::add_run_counters(state, be->build_s, t.csw);
 }
 
-double exact_score(std::int64_t db_row, std::int64_t query) {
-  const float* x = g_data->train.data() + db_row * kD;
-  const float* y = g_data->test.data() + query * kD;
-  double s = 0.0;
-  for (std::int64_t j = 0; j < kD; ++j) s += static_cast<double>(x[j]) * static_cast<double>(y[j]);
-  return s;
-}
-
-struct CheckStats {
-  std::int64_t problems = 0;
-  std::int64_t tie_swaps = 0;
-  double max_score_err = 0.0;
-  std::string first;
-  void fail(const std::string& what) {
-    if (problems++ == 0) first = what;
-  }
-};
-
-/// One engine's results on their own: ids in range and distinct, scores non-increasing and
-/// within kScoreTol of the exact ones (returned in `exact`).
-void check_dense_one(const std::string& name, const std::vector<std::int64_t>& ids, const std::vector<float>& scores,
-                     std::int64_t k, std::vector<double>* exact, CheckStats* st) {
-  exact->assign(ids.size(), 0.0);
-  for (std::int64_t qi = 0; qi < g_queries; ++qi) {
-    std::vector<std::int64_t> seen;
-    for (std::int64_t j = 0; j < k; ++j) {
-      const std::size_t at = sz(qi * k + j);
-      const std::int64_t id = ids[at];
-      std::ostringstream where;
-      where << name << " query " << qi << " rank " << j << " id " << id;
-      if (id < 0 || id >= kN) {
-        st->fail(where.str() + ": id out of range");
-        continue;
-      }
-      if (std::find(seen.begin(), seen.end(), id) != seen.end()) st->fail(where.str() + ": duplicate id");
-      seen.push_back(id);
-      (*exact)[at] = exact_score(id, qi);
-      const double err = std::abs(static_cast<double>(scores[at]) - (*exact)[at]);
-      st->max_score_err = std::max(st->max_score_err, err);
-      if (!(err <= kScoreTol)) {
-        where << ": score " << scores[at] << " but exact " << (*exact)[at];
-        st->fail(where.str());
-      }
-      if (j > 0 && scores[at] > scores[at - 1]) st->fail(where.str() + ": scores not sorted");
-    }
-  }
-}
-
 void check_dense(benchmark::State& state, const std::string& a, const std::string& b, std::int64_t k) {
   DenseEngine* ea = nullptr;
   DenseEngine* eb = nullptr;
@@ -313,49 +217,8 @@ void check_dense(benchmark::State& state, const std::string& a, const std::strin
     state.SkipWithError(e.what());
     return;
   }
-  const std::int64_t nq = g_queries;
-  std::vector<std::int64_t> ids_a(sz(nq * k));
-  std::vector<std::int64_t> ids_b(sz(nq * k));
-  std::vector<float> scores_a(sz(nq * k));
-  std::vector<float> scores_b(sz(nq * k));
-  bool searched = false;
-  for (auto _ : state) {
-    try {
-      ea->search(g_data->test.data(), nq, k, ids_a.data(), scores_a.data());
-      eb->search(g_data->test.data(), nq, k, ids_b.data(), scores_b.data());
-      searched = true;
-    } catch (const std::exception& e) {
-      state.SkipWithError(e.what());
-      break;
-    }
-  }
-  if (!searched) return;
-  CheckStats st;
-  std::vector<double> exact_a;
-  std::vector<double> exact_b;
-  check_dense_one(a, ids_a, scores_a, k, &exact_a, &st);
-  check_dense_one(b, ids_b, scores_b, k, &exact_b, &st);
-  for (std::size_t at = 0; at < ids_a.size(); ++at) {
-    if (ids_a[at] == ids_b[at]) continue;
-    if (std::abs(exact_a[at] - exact_b[at]) <= kScoreTol) {
-      ++st.tie_swaps;
-      continue;
-    }
-    std::ostringstream msg;
-    msg << "query " << static_cast<std::int64_t>(at) / k << " rank " << static_cast<std::int64_t>(at) % k << ": " << a
-        << " id " << ids_a[at] << " (exact " << exact_a[at] << ") vs " << b << " id " << ids_b[at] << " (exact "
-        << exact_b[at] << ")";
-    st.fail(msg.str());
-  }
-  state.counters["checked_results"] = static_cast<double>(nq * k);
-  state.counters["tie_swaps"] = static_cast<double>(st.tie_swaps);
-  state.counters["max_score_err"] = st.max_score_err;
-  state.counters["problems"] = static_cast<double>(st.problems);
-  if (st.problems > 0) {
-    const std::string msg =
-        std::to_string(st.problems) + " mismatches between " + a + " and " + b + "; first: " + st.first;
-    state.SkipWithError(msg.c_str());
-  }
+  // All queries, scores recomputed from the unit rows in double (no fp16 rounding: fp32 engines).
+  xmr::bench::check_dense_pair(state, {g_data->train.data(), kN, g_data->test.data(), kD}, *ea, *eb, g_queries, k);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -450,55 +313,7 @@ void quality_codes(benchmark::State& state, const std::string& binariser, std::i
 }
 
 // ------------------------------------------------------------------------------------------
-// Hamming search engines.
-
-class BinaryEngine {
- public:
-  BinaryEngine() = default;
-  BinaryEngine(const BinaryEngine&) = delete;
-  BinaryEngine& operator=(const BinaryEngine&) = delete;
-  virtual ~BinaryEngine() = default;
-  virtual void build(const std::uint8_t* codes, std::int64_t n, std::int64_t bits) = 0;
-  virtual void search(const std::uint8_t* q, std::int64_t nq, std::int64_t k, std::int64_t* ids,
-                      std::int32_t* distances) = 0;
-};
-
-class XmrBinary final : public BinaryEngine {
- public:
-  void build(const std::uint8_t* codes, std::int64_t n, std::int64_t bits) override {
-    bytes_ = bits / 8;
-    index_ = std::make_unique<xmr::BinaryIndex>(xmr::BinaryIndexOptions{.bits = bits, .device = xmr::Device::Cpu});
-    index_->add(xmr::MatrixView<const std::uint8_t>(codes, n, bytes_));
-  }
-  void search(const std::uint8_t* q, std::int64_t nq, std::int64_t k, std::int64_t* ids,
-              std::int32_t* distances) override {
-    index_->search_into(xmr::MatrixView<const std::uint8_t>(q, nq, bytes_), k,
-                        xmr::MatrixView<std::int64_t>(ids, nq, k), xmr::MatrixView<std::int32_t>(distances, nq, k),
-                        {.device = xmr::Device::Cpu});
-  }
-
- private:
-  std::int64_t bytes_ = 0;
-  std::unique_ptr<xmr::BinaryIndex> index_;
-};
-
-#ifdef XMR_BENCH_HAVE_FAISS
-/// faiss::IndexBinaryFlat with its defaults, as in bench_binary.
-class FaissBinary final : public BinaryEngine {
- public:
-  void build(const std::uint8_t* codes, std::int64_t n, std::int64_t bits) override {
-    index_ = std::make_unique<faiss::IndexBinaryFlat>(bits);
-    index_->add(n, codes);
-  }
-  void search(const std::uint8_t* q, std::int64_t nq, std::int64_t k, std::int64_t* ids,
-              std::int32_t* distances) override {
-    index_->search(nq, q, k, distances, ids);
-  }
-
- private:
-  std::unique_ptr<faiss::IndexBinaryFlat> index_;
-};
-#endif
+// Hamming search engines (engines.h).
 
 struct BuiltBinary {
   std::unique_ptr<BinaryEngine> engine;
@@ -512,15 +327,7 @@ BuiltBinary& binary_engine(const std::string& name, std::int64_t bits) {
   const auto key = std::make_pair(name, bits);
   if (auto it = g_binary.find(key); it != g_binary.end()) return it->second;
   BuiltBinary b;
-  if (name == "xmr_cpu") {
-    b.engine = std::make_unique<XmrBinary>();
-#ifdef XMR_BENCH_HAVE_FAISS
-  } else if (name == "faiss_cpu") {
-    b.engine = std::make_unique<FaissBinary>();
-#endif
-  } else {
-    throw std::runtime_error("unknown binary engine " + name);
-  }
+  b.engine = xmr::bench::make_binary_engine(name);
   b.codes = &codes_for(search_binariser(bits), bits);
   const auto t0 = Clock::now();
   b.engine->build(b.codes->train.data(), kN, bits);
@@ -569,20 +376,12 @@ void check_binary(benchmark::State& state, const std::string& a, const std::stri
   std::vector<std::int64_t> ids_b(sz(nq * k));
   std::vector<std::int32_t> dist_a(sz(nq * k));
   std::vector<std::int32_t> dist_b(sz(nq * k));
-  bool searched = false;
-  for (auto _ : state) {
-    try {
-      ea->engine->search(c.test.data(), nq, k, ids_a.data(), dist_a.data());
-      eb->engine->search(c.test.data(), nq, k, ids_b.data(), dist_b.data());
-      searched = true;
-    } catch (const std::exception& e) {
-      state.SkipWithError(e.what());
-      break;
-    }
-  }
+  const bool searched = xmr::bench::run_check_searches(state, [&] {
+    ea->engine->search(c.test.data(), nq, k, ids_a.data(), dist_a.data());
+    eb->engine->search(c.test.data(), nq, k, ids_b.data(), dist_b.data());
+  });
   if (!searched) return;
   CheckStats st;
-  std::int64_t tie_diffs = 0;
   auto verify = [&](const std::string& name, const std::vector<std::int64_t>& ids,
                     const std::vector<std::int32_t>& dist, std::int64_t qi, bool ties_by_id) {
     for (std::int64_t j = 0; j < k; ++j) {
@@ -623,16 +422,9 @@ void check_binary(benchmark::State& state, const std::string& a, const std::stri
         break;
       }
     }
-    if (sa != sb) ++tie_diffs;
+    if (sa != sb) ++st.boundary_tie_diffs;
   }
-  state.counters["checked_results"] = static_cast<double>(nq * k);
-  state.counters["boundary_tie_diffs"] = static_cast<double>(tie_diffs);
-  state.counters["problems"] = static_cast<double>(st.problems);
-  if (st.problems > 0) {
-    const std::string msg =
-        std::to_string(st.problems) + " mismatches between " + a + " and " + b + "; first: " + st.first;
-    state.SkipWithError(msg.c_str());
-  }
+  xmr::bench::report_check(state, xmr::bench::CheckKind::Binary, a, b, nq * k, st);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -644,7 +436,7 @@ void register_all() {
   // Case-major: both engines run each (Q, k) back to back.
   for (const std::int64_t q : queries) {
     for (const std::int64_t k : kNumResults) {
-      for (const std::string& e : dense_engine_names()) {
+      for (const std::string& e : cpu_engine_names()) {
         const std::string name = "dense/" + e + n + "/Q:" + std::to_string(q) + "/k:" + std::to_string(k);
         benchmark::RegisterBenchmark(name.c_str(), [e, q, k](benchmark::State& st) { bench_dense(st, e, q, k); })
             ->Unit(benchmark::kMillisecond)
@@ -683,10 +475,7 @@ void register_all() {
   }
   std::vector<std::int64_t> search_bits(std::begin(kCodeBits), std::end(kCodeBits));
   search_bits.push_back(kPixelBits);
-  std::vector<std::string> binary_engines = {"xmr_cpu"};
-#ifdef XMR_BENCH_HAVE_FAISS
-  binary_engines.emplace_back("faiss_cpu");
-#endif
+  const std::vector<std::string> binary_engines = cpu_engine_names();
   for (const std::int64_t bits : search_bits) {
     const std::string nb = n + "/bits:" + std::to_string(bits);
     for (const std::int64_t q : queries) {
