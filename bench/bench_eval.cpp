@@ -15,9 +15,12 @@
 //                 metrics also scan the N items' labels for each query's relevant count)
 //   entries_per_s (precision_at_k, ndcg_at_k) Q * k result entries scored per second
 //   gbytes_per_s  (map_hamming, pr_curve) Q * N * bits / 8 code bytes read per second; a rate, not
-//                 a fraction of a peak (bench_common measures none; bench_binary has the popcount
-//                 and memory probes)
+//                 a fraction of a peak (bench_binary reports Hamming search against the popcount
+//                 and memory peaks)
 //   gflops        (map_dense) 2 * Q * N * D per second (1e9)
+//   frac_gemm_peak (map_dense) that flop rate over the sgemm peak peaks.h measures once in this
+//                 process: cblas_sgemm for cpu cases, cublasSgemm for gpu cases (CUDA builds;
+//                 absent when the peak was not measured). The whole call counts, uploads included.
 //   device_ms     (gpu) CUDA-event time of the last call on the bench's stream
 //   build_s, omp_threads, invol_csw (bench_common)
 //
@@ -39,6 +42,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "peaks.h"
 #include "xmr/eval.h"
 #include "xmr/xmr.h"
 
@@ -209,8 +213,11 @@ void bench_case(benchmark::State& state, const Case& c) {
         Counter(q * n * static_cast<double>(c.bits / 8) * 1e-9, Counter::kIsIterationInvariantRate);
   }
   if (c.kind == Kind::MapDense) {
-    state.counters["gflops"] =
-        Counter(2.0 * q * n * static_cast<double>(c.dim) * 1e-9, Counter::kIsIterationInvariantRate);
+    const double flop = 2.0 * q * n * static_cast<double>(c.dim);
+    state.counters["gflops"] = Counter(flop * 1e-9, Counter::kIsIterationInvariantRate);
+    const xmr::bench::Peaks& peaks = xmr::bench::peaks();
+    const double peak = c.device == xmr::Device::Gpu ? peaks.gpu_sgemm_flops : peaks.cpu_sgemm_flops;
+    if (peak > 0.0) state.counters["frac_gemm_peak"] = Counter(flop / peak, Counter::kIsIterationInvariantRate);
   }
   if (dev.last_device_seconds() >= 0) state.counters["device_ms"] = dev.last_device_seconds() * 1e3;
   state.counters["num_queries"] = q;
@@ -270,8 +277,8 @@ void register_all() {
 
 int main(int argc, char** argv) {
   register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  constexpr unsigned kPeaks = xmr::bench::kPeakCpuGemm | xmr::bench::kPeakGpu;
+  if (!xmr::bench::initialize_and_measure_peaks(&argc, argv, kPeaks)) return 1;
   std::vector<std::int64_t> ns;
   for (const Size s : kSizes) ns.push_back(s.n);
   xmr::bench::add_common_context(ns);
@@ -281,6 +288,7 @@ int main(int argc, char** argv) {
                               "uniform random codes and labels (mt19937_64), standard normal dense rows "
                               "(xmr::synth::random_normal), seed " +
                                   std::to_string(kSeed));
+  xmr::bench::add_peaks_context();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   g_data.reset();

@@ -10,8 +10,10 @@
 //
 // Counters:
 //   items_per_s  query x item pairs per second (Q * N per call)
-//   gflops       2 * 32 * qvec * D flop per pair, per second (1e9). A rate, not a fraction of a
-//                peak: bench_common measures no sgemm peak (bench_dense does).
+//   gflops       2 * 32 * qvec * D flop per pair, per second (1e9)
+//   frac_gemm_peak  that flop rate over the sgemm peak peaks.h measures once in this process:
+//                cblas_sgemm for cpu cases, cublasSgemm for gpu cases (CUDA builds; absent when
+//                the peak was not measured)
 //   device_ms    (gpu) CUDA-event time of the last call on the bench's stream
 //   build_s      seconds to generate the N items and add them; omp_threads, invol_csw
 //
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "peaks.h"
 #include "xmr/multi_vector_index.h"
 #include "xmr/xmr.h"
 
@@ -111,6 +114,11 @@ void bench_case(benchmark::State& state, const Case& c) {
   const double flop_per_pair = 2.0 * kItemVectors * static_cast<double>(c.query_vectors) * kDim;
   state.counters["items_per_s"] = Counter(pairs, Counter::kIsIterationInvariantRate);
   state.counters["gflops"] = Counter(pairs * flop_per_pair * 1e-9, Counter::kIsIterationInvariantRate);
+  const xmr::bench::Peaks& peaks = xmr::bench::peaks();
+  const double peak = c.device == xmr::Device::Gpu ? peaks.gpu_sgemm_flops : peaks.cpu_sgemm_flops;
+  if (peak > 0.0) {
+    state.counters["frac_gemm_peak"] = Counter(pairs * flop_per_pair / peak, Counter::kIsIterationInvariantRate);
+  }
   if (dev.last_device_seconds() >= 0) state.counters["device_ms"] = dev.last_device_seconds() * 1e3;
   state.counters["num_queries"] = static_cast<double>(c.q);
   state.counters["query_vectors"] = static_cast<double>(c.query_vectors);
@@ -148,14 +156,15 @@ void register_all() {
 
 int main(int argc, char** argv) {
   register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  constexpr unsigned kPeaks = xmr::bench::kPeakCpuGemm | xmr::bench::kPeakGpu;
+  if (!xmr::bench::initialize_and_measure_peaks(&argc, argv, kPeaks)) return 1;
   xmr::bench::add_common_context(std::vector<std::int64_t>(std::begin(kSizes), std::end(kSizes)));
   benchmark::AddCustomContext("dim", std::to_string(kDim));
   benchmark::AddCustomContext("item_vectors", std::to_string(kItemVectors));
   benchmark::AddCustomContext("k", std::to_string(kK));
   benchmark::AddCustomContext(
       "data", "standard normal vectors (xmr::synth::random_normal), cosine, seed " + std::to_string(kSeed));
+  xmr::bench::add_peaks_context();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   g_setup.reset();  // the index (and its GPU state) before the CUDA runtime's teardown
