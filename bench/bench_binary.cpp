@@ -473,7 +473,8 @@ void register_all(const std::vector<std::int64_t>& sizes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::int64_t> sizes = xmr::bench::sizes_from_env("bench_binary", {1000000, 10000000}, {100000});
+  const std::vector<std::int64_t> sizes = xmr::bench::sizes_from_env(
+      xmr::bench::quick_mode() ? std::vector<std::int64_t>{100000} : std::vector<std::int64_t>{1000000, 10000000});
   register_all(sizes);
 
   constexpr unsigned kPeaks = xmr::bench::kPeakCpuPopcount | xmr::bench::kPeakCpuMemory | xmr::bench::kPeakGpu;

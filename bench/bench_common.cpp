@@ -60,10 +60,9 @@ bool has_arg(int argc, char** argv, std::string_view prefix) {
   return false;
 }
 
-std::vector<std::int64_t> sizes_from_env(const char* program, std::vector<std::int64_t> defaults,
-                                         std::vector<std::int64_t> quick) {
+std::vector<std::int64_t> sizes_from_env(std::vector<std::int64_t> defaults) {
   const char* env = std::getenv("XMR_BENCH_SIZES");
-  if (env == nullptr || *env == '\0') return quick_mode() ? quick : defaults;
+  if (env == nullptr || *env == '\0') return defaults;
   std::vector<std::int64_t> sizes;
   const std::string_view all(env);
   std::size_t begin = 0;
@@ -75,9 +74,9 @@ std::vector<std::int64_t> sizes_from_env(const char* program, std::vector<std::i
     const long long v = item.empty() ? 0 : std::strtoll(item.c_str(), &end, 10);
     if (item.empty() || end != item.c_str() + item.size() || errno == ERANGE || v <= 0) {
       std::fprintf(stderr,
-                   "%s: XMR_BENCH_SIZES (= '%s') must be a comma-separated list of positive integers "
+                   "XMR_BENCH_SIZES (= '%s') must be a comma-separated list of positive integers "
                    "(database sizes N); '%s' is not one\n",
-                   program, env, item.c_str());
+                   env, item.c_str());
       std::exit(2);
     }
     sizes.push_back(static_cast<std::int64_t>(v));

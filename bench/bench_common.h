@@ -47,12 +47,11 @@ bool quick_mode();
 bool has_arg(int argc, char** argv, std::string_view prefix);
 
 /// The database sizes (N list) of a benchmark: XMR_BENCH_SIZES when it is set and not empty (a
-/// comma-separated list of positive integers, e.g. "100000,1000000,10000000"; it wins over
-/// XMR_BENCH_QUICK), else `quick` under XMR_BENCH_QUICK, else `defaults`. An invalid value
-/// prints a message naming the variable and the value to stderr and exits with status 2 (this is
-/// a benchmark's main, not a library).
-std::vector<std::int64_t> sizes_from_env(const char* program, std::vector<std::int64_t> defaults,
-                                         std::vector<std::int64_t> quick);
+/// comma-separated list of positive integers, e.g. "100000,1000000,10000000"), else `defaults`
+/// (which the caller picks, e.g. by quick_mode(): an explicit XMR_BENCH_SIZES wins over
+/// XMR_BENCH_QUICK). An invalid value prints a message naming the variable and the value to
+/// stderr and exits with status 2 (this is a benchmark's main, not a library).
+std::vector<std::int64_t> sizes_from_env(std::vector<std::int64_t> defaults);
 
 /// One step of splitmix64: a fast, well-mixed 64-bit stream from a 64-bit state.
 inline std::uint64_t splitmix64(std::uint64_t& state) {
