@@ -264,8 +264,10 @@ void register_all() {
       cases.push_back({"eval/ndcg_at_k/cpu/k:" + std::to_string(k) + tail,
                        {Kind::NdcgAtK, xmr::Device::Cpu, 0, xmr::eval::TiePolicy::AscendingIndex, 0, k, s}});
     }
-    for (const auto& [name, c] : cases) {
-      benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { bench_case(st, c); })
+    for (const auto& named : cases) {
+      // Not a structured binding: clang 14 cannot capture bindings in lambdas.
+      const Case c = named.second;
+      benchmark::RegisterBenchmark(named.first.c_str(), [c](benchmark::State& st) { bench_case(st, c); })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime()
           ->MinTime(0.5);
