@@ -30,15 +30,33 @@ class TopKBuffer {
     if (keys_.size() == cap_) shrink();
   }
   /// Offers a row of scores for positions base, base + 1, ...: scores below the k-th best are
-  /// rejected by one float compare before any key is formed.
+  /// rejected by one float compare before any key is formed, a group of kGroup at a time (a
+  /// branch-free compare the compiler vectorises) once the buffer has a numeric threshold.
   void push_scores(const float* scores, std::int64_t count, std::uint64_t base) {
-    for (std::int64_t i = 0; i < count; ++i) {
-      // NaN fails the compare, which is right once the k-th best is a number (NaN ranks last).
-      if (!score_filter_ || scores[i] >= thr_score_) {
-        push(kernels::make_key(scores[i], base + static_cast<std::uint64_t>(i)));
+    std::int64_t i = 0;
+    while (i < count) {
+      if (score_filter_ && count - i >= kGroup) {
+        // NaN fails the compare, which is right once the k-th best is a number (NaN ranks last).
+        const float thr = thr_score_;
+        bool any = false;
+        for (std::int64_t j = 0; j < kGroup; ++j) any |= scores[i + j] >= thr;
+        if (!any) {
+          i += kGroup;
+          continue;
+        }
+        // Some score of the group may enter: offer each (the threshold may tighten in between).
+        for (const std::int64_t end = i + kGroup; i < end; ++i) offer(scores[i], base + static_cast<std::uint64_t>(i));
+      } else {
+        offer(scores[i], base + static_cast<std::uint64_t>(i));
+        ++i;
       }
     }
   }
+  /// One score at position `position`, through the score prefilter.
+  void offer(float score, std::uint64_t position) {
+    if (!score_filter_ || score >= thr_score_) push(kernels::make_key(score, position));
+  }
+
   /// Current candidates (unordered, possibly more than k).
   [[nodiscard]] const std::vector<std::uint64_t>& candidates() const { return keys_; }
 
@@ -53,6 +71,7 @@ class TopKBuffer {
   }
 
  private:
+  static constexpr std::int64_t kGroup = 16;  // scores per vectorised prefilter step
   std::size_t k_ = 0;
   std::size_t cap_ = 0;
   std::uint64_t thr_ = kernels::kEmptyKey;
