@@ -4,7 +4,8 @@
 // Every engine sits behind one interface (BinaryEngine, engines.h) and sees the same codes, the same queries and
 // the same thread count, so every ratio comes from one run of one binary:
 //   xmr_cpu     BinaryIndex, Device::Cpu
-//   xmr_gpu     BinaryIndex, Device::Gpu (registered only when xmr::gpu_count() > 0)
+//   xmr_gpu     BinaryIndex, Device::Gpu (registered in CUDA builds; skipped with the reason when
+//               no GPU is usable)
 //   faiss_cpu   faiss::IndexBinaryFlat, default settings (when built with FAISS:
 //               XMR_BENCH_HAVE_FAISS)
 //

@@ -184,7 +184,8 @@ const std::vector<EngineSpec<BinaryEngine>>& binary_engine_specs() {
 #ifdef XMR_BENCH_HAVE_FAISS
     s.push_back({"faiss_cpu", [] { return std::make_unique<FaissBinaryEngine>(); }});
 #endif
-    if (xmr::gpu_count() > 0) {
+    // Registered in every CUDA build: without a usable GPU its cases skip with the reason.
+    if (xmr::built_with_cuda()) {
       s.push_back({"xmr_gpu", [] { return std::make_unique<XmrBinaryEngine>("xmr_gpu", xmr::Device::Gpu); }});
     }
     return s;

@@ -1,4 +1,4 @@
-"""Shared pieces of the PyTorch GPU baselines (bench/torch_dense.py, bench/torch_binary.py):
+"""Shared pieces of the PyTorch GPU baselines (bench/torch_dense.py, torch_binary.py, torch_topk.py):
 command-line options, CUDA-event timing of one search, and Google Benchmark-shaped JSON.
 
 Imports no torch itself: each script imports torch after parsing its arguments (so --help works
@@ -65,19 +65,21 @@ def time_search(torch, device, search, args):
     return statistics.median(times_ms), len(times_ms)
 
 
-def record(name, ms, reps, counters, chunk_rows):
+def record(name, ms, reps, counters, chunk_rows=None):
     """One Google Benchmark-shaped run (`counters` in order, queries_per_s first), printed as a
-    progress line."""
+    progress line. `chunk_rows`: the database rows scored per chunk, when the search chunks."""
     print(f"{name}: {ms:.3f} ms (median of {reps}), {counters['queries_per_s']:,.0f} q/s", flush=True)
-    return {
+    run = {
         "name": name, "run_name": name, "run_type": "iteration",
         "iterations": reps, "real_time": ms, "cpu_time": ms, "time_unit": "ms",
         **counters,
-        "chunk_rows": chunk_rows,
     }
+    if chunk_rows is not None:
+        run["chunk_rows"] = chunk_rows
+    return run
 
 
-def write_results(prog, torch, device, args, sizes, extra_context, data, benchmarks):
+def write_results(prog, torch, device, args, sizes, extra_context, data, benchmarks, timing=TIMING):
     """Writes {"context", "benchmarks"} to args.out; `extra_context` follows gpu_name."""
     context = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -86,7 +88,7 @@ def write_results(prog, torch, device, args, sizes, extra_context, data, benchma
         "gpu_name": torch.cuda.get_device_name(device),
         **extra_context,
         "sizes_n": ",".join(str(n) for n in sizes),
-        "timing": TIMING,
+        "timing": timing,
         "chunk_bytes": str(args.chunk_bytes),
         "data": data,
     }

@@ -19,7 +19,7 @@
 #           decaying eigenvalue spectrum), recall@10 and queries/s per C -> pipeline_cpu.{json,md},
 #           pipeline_recall.csv (with a data column) and pipeline_recall.png
 #           (bench/plot_pipeline.py; the plot needs python3-matplotlib: scripts/setup.sh --bench).
-#           Not part of "all": estimated at about 9 minutes with 1 repetition and 13 with 2 on the
+#           Estimated at about 9 minutes with 1 repetition and 13 with 2 on the
 #           2-core EPYC (cross_modal alone, 2 repetitions, took 7 minutes under load, 3 of them
 #           making the data, training the binariser and encoding); docs/benchmarks_pipeline.md.
 #   fashion bench_fashion: real data, Fashion-MNIST (Debian dataset-fashion-mnist; another
@@ -28,20 +28,26 @@
 #           (IndexFlatIP) with the check, mAP@ALL (same class relevant) of LSH / ITQ codes at
 #           32-256 bits and sign-median codes at 784 bits next to the float cosine mAP, and Hamming
 #           search xmr_cpu vs faiss_cpu on those codes -> fashion_cpu.{json,md}. Skipped (with a
-#           message, status 0) when the data set is missing. Not part of "all";
+#           message, status 0; under "all" the other suites still run) when the data set is missing;
 #           docs/benchmarks_fashion.md.
 #   eval    bench_eval: metric evaluation throughput (map_hamming 64/128 bits with both tie
 #           policies, map_dense cosine D = 128/512, pr_curve_hamming, precision_at_k / ndcg_at_k)
 #           over Q x N = 100 x 1e4, 500 x 5e4 and NUS-WIDE's 2,100 x 190,000 (21 labels)
-#           -> eval_cpu.json. Not part of "all"; docs/benchmarks_eval.md.
+#           -> eval_cpu.json; docs/benchmarks_eval.md.
 #   multivector  bench_multi_vector: MultiVectorIndex MaxSim / SumMaxSim search, items of 32
 #           vectors, D = 256, N = 1e3 ... 1e5, queries of 1 or 32 vectors, Q in {1, 100}, k = 10
-#           -> multi_vector_cpu.json. Not part of "all".
-#           eval and multivector write the JSON only: bench/summarize.py has no table for them
-#           (it would print the machine context alone), so no .md.
+#           -> multi_vector_cpu.json.
+#   topk    bench_topk: top-k selection alone over a resident [Q x N] fp32 score matrix, xmr's CPU
+#           selection vs FAISS's HeapArray and std::nth_element, N = 1e5 ... 1e7, Q * N <= 1e9,
+#           k in {10, 100, 1000}, with the equality checks -> topk_cpu.json.
+#           eval, multivector and topk write the JSON only: bench/summarize.py has no table for
+#           them (BENCHMARKS.md has), so no .md.
+#   report  no benchmark: regenerates BENCHMARKS.md (bench/report.py) and the throughput plots
+#           (bench/plot_throughput.py) from every bench/results/*/*.json.
 #
-# XMR_BENCH_WHAT=dense|binary|io|pipeline|fashion|eval|multivector|all  which suites to run
-#                     (default all: dense, binary, io)
+# XMR_BENCH_WHAT=dense|binary|io|pipeline|fashion|eval|multivector|topk|report|all  which suites
+#                     to run (default all: every suite, then the report; about 60 minutes on the
+#                     idle 2-core EPYC). Every run but a quick one ends by regenerating the report.
 # XMR_BENCH_QUICK=1   N = 1e5 only (smoke test); writes *_cpu_quick.{json,md} instead, so a
 #                     quick run never replaces a full result (pipeline: also
 #                     pipeline_recall_quick.{csv,png}).
@@ -70,27 +76,42 @@ case "$what" in
   fashion) targets=(bench_fashion) ;;
   eval) targets=(bench_eval) ;;
   multivector) targets=(bench_multi_vector) ;;
-  all) targets=(bench_dense bench_binary bench_io) ;;
+  topk) targets=(bench_topk) ;;
+  report) targets=() ;;
+  all) targets=(bench_dense bench_binary bench_io bench_pipeline bench_fashion bench_eval bench_multi_vector bench_topk) ;;
   *)
-    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline, fashion, eval, multivector or all (got '$what')" >&2
+    echo "bench_cpu: XMR_BENCH_WHAT must be dense, binary, io, pipeline, fashion, eval, multivector, topk, report or all (got '$what')" >&2
     exit 2
     ;;
 esac
 
-if [ "$what" = "fashion" ]; then
+# want SUITE: true when the run includes SUITE.
+want() { [ "$what" = "$1" ] || [ "$what" = all ]; }
+
+run_fashion=0
+if want fashion; then
+  run_fashion=1
   fashion_dir="${XMR_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
   for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
     if [ ! -f "$fashion_dir/$f.gz" ]; then
       echo "bench_cpu: fashion: skipped: Fashion-MNIST not found ($fashion_dir/$f.gz is missing; install" \
         "the Debian package dataset-fashion-mnist: scripts/setup.sh --bench, or set XMR_FASHION_MNIST_DIR)" >&2
-      exit 0
+      [ "$what" = fashion ] && exit 0
+      run_fashion=0
+      targets=("${targets[@]/bench_fashion/}")
+      break
     fi
   done
 fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXMR_CUDA=OFF \
   -DXMR_BUILD_TESTS=OFF -DXMR_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" --target "${targets[@]}"
+# (empty entries: a suite dropped above)
+build_targets=()
+for t in "${targets[@]}"; do [ -z "$t" ] || build_targets+=("$t"); done
+if [ "${#build_targets[@]}" -gt 0 ]; then
+  cmake --build "$build" --target "${build_targets[@]}"
+fi
 
 model="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- || true)"
 slug="$(printf '%s' "${model:-unknown}" | tr '[:upper:]' '[:lower:]' |
@@ -159,11 +180,11 @@ run_suite() {
 }
 
 status=0
-if [ "$what" = "dense" ] || [ "$what" = "all" ]; then
+if want dense; then
   run_suite bench_dense "dense_cpu$suffix" '^(dense/(xmr_cpu|faiss_cpu)|check/xmr_cpu_vs_faiss_cpu)' \
     "Dense exact top-k search on $machine (D = 512, inner product)" "$@" || status=$?
 fi
-if [ "$what" = "binary" ] || [ "$what" = "all" ]; then
+if want binary; then
   if [ "$quick" = 1 ]; then
     filter='^(binary/(xmr_cpu|faiss_cpu)/|check/xmr_cpu_vs_faiss_cpu/)'
   else
@@ -173,10 +194,10 @@ if [ "$what" = "binary" ] || [ "$what" = "all" ]; then
   run_suite bench_binary "binary_cpu$suffix" "$filter" \
     "Hamming k-NN search on $machine (packed binary codes)" "$@" || status=$?
 fi
-if [ "$what" = "io" ] || [ "$what" = "all" ]; then
+if want io; then
   run_suite bench_io "io_cpu$suffix" '^io/' "Index files: save and load on $machine" "$@" || status=$?
 fi
-if [ "$what" = "pipeline" ]; then
+if want pipeline; then
   name="pipeline_cpu$suffix"
   echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$build/bench/bench_pipeline" \
@@ -199,7 +220,7 @@ if [ "$what" = "pipeline" ]; then
   echo
   echo "bench_cpu: wrote $out/$name.{json,md} and $out/pipeline_recall$suffix.{csv,png}"
 fi
-if [ "$what" = "fashion" ]; then
+if [ "$run_fashion" = 1 ]; then
   run_suite bench_fashion "fashion_cpu$suffix" '^(dense|binary|check|quality)/' \
     "Fashion-MNIST on $machine (60,000 x 784 database, 10,000 test queries, cosine)" "$@" || status=$?
 fi
@@ -216,10 +237,25 @@ run_json() {
   echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "bench_cpu: wrote $out/$name.json"
 }
-if [ "$what" = "eval" ]; then
+if want eval; then
   run_json bench_eval "eval_cpu$suffix" '^eval/[a-z_]+/cpu/' "$@" || status=$?
 fi
-if [ "$what" = "multivector" ]; then
+if want multivector; then
   run_json bench_multi_vector "multi_vector_cpu$suffix" '^multi_vector/cpu/' "$@" || status=$?
+fi
+if want topk; then
+  run_json bench_topk "topk_cpu$suffix" '^(topk/(xmr_cpu|faiss_cpu|std_cpu)/|check/xmr_cpu_vs_)' "$@" || status=$?
+fi
+# BENCHMARKS.md and the throughput plots from every machine's results (quick runs are not
+# reported). Debian's matplotlib belongs to /usr/bin/python3.
+# The plots first: the report links the PNGs that exist.
+if [ "$quick" = 0 ]; then
+  plot_py=python3
+  if ! python3 -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    plot_py=/usr/bin/python3
+  fi
+  "$plot_py" "$root/bench/plot_throughput.py" || status=$?
+  python3 "$root/bench/report.py" || status=$?
+  echo "bench_cpu: regenerated the plots and $root/BENCHMARKS.md"
 fi
 exit "$status"
