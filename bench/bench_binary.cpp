@@ -45,6 +45,8 @@
 // Sizes: N in {1e6, 1e7} by default. XMR_BENCH_QUICK=1 restricts them to N = 1e5 (smoke test);
 // XMR_BENCH_SIZES=1000000,10000000,100000000 (a comma-separated N list) replaces either (an
 // invalid list exits with status 2). At N = 1e8 the 256-bit codes take 3.2 GB.
+// XMR_BENCH_DATA_DIR=DIR also writes the codes as DIR/binary_codes_N<n>_bits<b>.npy and
+// DIR/binary_queries_bits<b>.npy (uint8, packed), for bench/torch_binary.py --data DIR.
 
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -164,6 +166,10 @@ Dataset& dataset(std::int64_t n, std::int64_t bits) {
   ds->bytes = bits / 8;
   ds->base = random_codes(n, ds->bytes, kDatabaseSeed);
   ds->queries = random_codes(kMaxQueries, ds->bytes, kQuerySeed);
+  // For bench/torch_binary.py --data (XMR_BENCH_DATA_DIR).
+  const std::string b = std::to_string(bits);
+  xmr::bench::export_matrix("binary_codes_N" + std::to_string(n) + "_bits" + b, ds->base.data(), n, ds->bytes);
+  xmr::bench::export_matrix("binary_queries_bits" + b, ds->queries.data(), kMaxQueries, ds->bytes);
   g_data = std::move(ds);
   return *g_data;
 }

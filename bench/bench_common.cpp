@@ -20,6 +20,10 @@
 #include <faiss/Index.h>
 #endif
 
+#ifdef XMR_BENCH_HAVE_NPY
+#include "npy.h"
+#endif
+
 namespace xmr::bench {
 
 namespace {
@@ -85,6 +89,43 @@ std::vector<std::int64_t> sizes_from_env(std::vector<std::int64_t> defaults) {
   return sizes;
 }
 
+std::string data_dir() {
+  const char* dir = std::getenv("XMR_BENCH_DATA_DIR");
+  return dir == nullptr ? std::string{} : std::string{dir};
+}
+
+namespace {
+
+bool export_npy(const std::string& name, [[maybe_unused]] bool is_float, [[maybe_unused]] const void* data,
+                std::int64_t rows, std::int64_t cols) {
+  const std::string dir = data_dir();
+  if (dir.empty()) return false;
+  const std::string path = dir + "/" + name + ".npy";
+#ifdef XMR_BENCH_HAVE_NPY
+  const std::int64_t shape[] = {rows, cols};
+  try {
+    xmr::cli::save_npy(path, is_float ? xmr::cli::NpyType::F32 : xmr::cli::NpyType::U8, shape, data);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("XMR_BENCH_DATA_DIR: ") + e.what());
+  }
+  return true;
+#else
+  throw std::runtime_error("XMR_BENCH_DATA_DIR (= '" + dir + "') asks for " + path + " [" + std::to_string(rows) +
+                           " x " + std::to_string(cols) +
+                           "], but this build has no .npy writer (the CLI's; configure with XMR_BUILD_CLI=ON)");
+#endif
+}
+
+}  // namespace
+
+bool export_matrix(const std::string& name, const float* data, std::int64_t rows, std::int64_t cols) {
+  return export_npy(name, true, data, rows, cols);
+}
+
+bool export_matrix(const std::string& name, const std::uint8_t* data, std::int64_t rows, std::int64_t cols) {
+  return export_npy(name, false, data, rows, cols);
+}
+
 HugeWords huge_words(std::int64_t words) {
   constexpr std::size_t kHuge = std::size_t{2} << 20;
   const std::size_t bytes = (sz(words) * 8 + kHuge - 1) / kHuge * kHuge;
@@ -124,6 +165,7 @@ void add_common_context(const std::vector<std::int64_t>& sizes) {
     size_list.append(std::to_string(n));
   }
   benchmark::AddCustomContext("sizes_n", size_list);
+  if (const std::string dir = data_dir(); !dir.empty()) benchmark::AddCustomContext("data_export_dir", dir);
 }
 
 void use_search_time(benchmark::internal::Benchmark* b, bool gpu) {

@@ -53,6 +53,17 @@ bool has_arg(int argc, char** argv, std::string_view prefix);
 /// stderr and exits with status 2 (this is a benchmark's main, not a library).
 std::vector<std::int64_t> sizes_from_env(std::vector<std::int64_t> defaults);
 
+/// XMR_BENCH_DATA_DIR: the folder a benchmark writes its generated inputs to, as .npy files, so a
+/// baseline script (bench/torch_*.py --data DIR) runs on the same bytes; "" when unset.
+std::string data_dir();
+
+/// When data_dir() is set, writes the row-major matrix `data` [rows x cols] to
+/// data_dir()/<name>.npy (float32 or uint8; atomically, replacing an older file; the CLI's .npy
+/// writer), and returns true; else does nothing and returns false. Throws std::runtime_error naming
+/// the file when it cannot be written, or when this build has no .npy writer (XMR_BUILD_CLI=OFF).
+bool export_matrix(const std::string& name, const float* data, std::int64_t rows, std::int64_t cols);
+bool export_matrix(const std::string& name, const std::uint8_t* data, std::int64_t rows, std::int64_t cols);
+
 /// One step of splitmix64: a fast, well-mixed 64-bit stream from a 64-bit state.
 inline std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);

@@ -41,6 +41,8 @@
 // Sizes: N in {1e5, 1e6} by default. XMR_BENCH_QUICK=1 restricts them to N = 1e5 (smoke test);
 // XMR_BENCH_SIZES=100000,1000000,10000000 (a comma-separated N list) replaces either (an invalid
 // list exits with status 2). At N = 1e7 the fp32 database is 20 GB.
+// XMR_BENCH_DATA_DIR=DIR also writes the data as DIR/dense_db_N<n>.npy and DIR/dense_queries.npy
+// (float32), for bench/torch_dense.py --data DIR (scripts/bench_gpu.sh).
 
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -117,6 +119,9 @@ Dataset& dataset(std::int64_t n, std::int64_t d) {
   ds->queries = xmr::synth::random_normal(kMaxQueries, d, kQuerySeed);
   normalise_rows(ds->base, n, d);
   normalise_rows(ds->queries, kMaxQueries, d);
+  // For bench/torch_dense.py --data (XMR_BENCH_DATA_DIR).
+  xmr::bench::export_matrix("dense_db_N" + std::to_string(n), ds->base.data(), n, d);
+  xmr::bench::export_matrix("dense_queries", ds->queries.data(), kMaxQueries, d);
   g_data = std::move(ds);
   return *g_data;
 }

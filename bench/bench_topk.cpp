@@ -21,8 +21,8 @@
 //
 // Data: one matrix per N of max-Q rows, xmr::synth::random_normal (fixed seed) rounded to
 // multiples of 2^-12 so equal scores occur (the tie rule is exercised); a case with Q rows uses
-// the first Q. With XMR_BENCH_DATA_DIR=DIR the matrix is written to DIR/topk_scores_N<n>.npy
-// (or read from it when present), so a baseline can run on the same bytes.
+// the first Q. With XMR_BENCH_DATA_DIR=DIR the matrix is also written to
+// DIR/topk_scores_N<n>.npy, so a baseline runs on the same bytes.
 //
 // Cases: `topk/<engine>/N:<n>/Q:<q>/k:<k>`, Q * N <= 1e9 (4 GB of scores). Counters:
 //   queries_per_s  rows selected per second
@@ -47,7 +47,6 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
@@ -57,7 +56,6 @@
 #include "bench_common.h"
 #include "cpu/topk_buffer.h"
 #include "engines.h"
-#include "npy.h"
 #include "peaks.h"
 #include "select_key.h"
 #include "xmr/xmr.h"
@@ -117,12 +115,6 @@ struct Scores {
 
 std::unique_ptr<Scores> g_scores;
 
-std::string data_file(std::int64_t n) {
-  const char* dir = std::getenv("XMR_BENCH_DATA_DIR");
-  if (dir == nullptr || *dir == '\0') return {};
-  return (std::filesystem::path(dir) / ("topk_scores_N" + std::to_string(n) + ".npy")).string();
-}
-
 const Scores& scores_for(std::int64_t n) {
   if (g_scores && g_scores->n == n) return *g_scores;
   g_scores.reset();  // free the previous matrix first
@@ -130,25 +122,10 @@ const Scores& scores_for(std::int64_t n) {
   auto s = std::make_unique<Scores>();
   s->n = n;
   s->rows = max_queries(n);
-  const std::string file = data_file(n);
-  if (!file.empty() && std::filesystem::exists(file)) {
-    xmr::cli::NpyArray a = xmr::cli::load_npy(file);
-    if (a.type != xmr::cli::NpyType::F32 || a.shape.size() != 2 || a.shape[0] != s->rows || a.shape[1] != n) {
-      throw std::runtime_error(file + " holds " + a.describe() + ", expected float32 [" + std::to_string(s->rows) +
-                               ", " + std::to_string(n) + "]");
-    }
-    s->host.resize(sz(s->rows * n));
-    std::memcpy(s->host.data(), a.data(), s->host.size() * sizeof(float));
-  } else {
-    s->host = xmr::synth::random_normal(s->rows, n, kSeed + static_cast<std::uint64_t>(n));
+  s->host = xmr::synth::random_normal(s->rows, n, kSeed + static_cast<std::uint64_t>(n));
 #pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < s->rows * n; ++i)
-      s->host[sz(i)] = std::nearbyint(s->host[sz(i)] / kQuantum) * kQuantum;
-    if (!file.empty()) {
-      const std::int64_t shape[] = {s->rows, n};
-      xmr::cli::save_npy(file, xmr::cli::NpyType::F32, shape, s->host.data());
-    }
-  }
+  for (std::int64_t i = 0; i < s->rows * n; ++i) s->host[sz(i)] = std::nearbyint(s->host[sz(i)] / kQuantum) * kQuantum;
+  xmr::bench::export_matrix("topk_scores_N" + std::to_string(n), s->host.data(), s->rows, n);
   s->build_s = seconds_since(t0);
   g_scores = std::move(s);
   return *g_scores;
@@ -627,9 +604,6 @@ int main(int argc, char** argv) {
   xmr::bench::add_peaks_context();
   benchmark::AddCustomContext("data", "random_normal scores rounded to multiples of 2^-12 (ties occur)");
   benchmark::AddCustomContext("max_scores_per_case", std::to_string(kMaxScores));
-  if (const char* dir = std::getenv("XMR_BENCH_DATA_DIR"); dir != nullptr && *dir != '\0') {
-    benchmark::AddCustomContext("data_dir", dir);
-  }
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch baseline for exact Hamming k-NN search on a GPU: xor, popcount, torch.topk.
 
-The same grid as bench_binary: N in {1e6, 1e7}, B in {64, 128, 256} bits, Q in {1, 100, 1000},
-k in {10, 100, 1000}, on uniform random bits (torch's generator, so the same distribution as
-bench_binary but not the same bytes). Codes are packed bytes, as xmr stores them; the database
+The same grid as bench_binary: N in {1e6, 1e7} (or the N of the files given with --data), B in
+{64, 128, 256} bits, Q in {1, 100, 1000}, k in {10, 100, 1000}. With --data DIR the codes are
+bench_binary's own (it writes DIR/binary_codes_N<n>_bits<b>.npy and
+DIR/binary_queries_bits<b>.npy when run with XMR_BENCH_DATA_DIR=DIR; scripts/bench_gpu.sh does
+both); without it, uniform random bits from torch's generator (the same distribution, other
+bytes). Codes are packed bytes, as xmr stores them; the database
 lives on the GPU as int64 words [N x B/64] (xmr's device mirror after its first search). One
 search mirrors what xmr's BinaryIndex::search does for its caller: copy the packed queries from
 host memory, compute distances to the database in chunks (bitwise_xor of the int64 words,
@@ -22,7 +25,8 @@ median of the repeats. Output is Google Benchmark-shaped JSON (names
 `binary/torch/N:<n>/bits:<b>/Q:<q>/k:<k>`, real_time in ms, counters queries_per_s and
 gpairs_per_s) so bench/summarize.py reads it beside bench_binary's.
 
-Usage: torch_binary.py --out torch_binary.json [--quick] [--device cuda:0] [--popcount auto]
+Usage: torch_binary.py --out torch_binary.json [--data DIR] [--quick] [--device cuda:0]
+                       [--popcount auto]
 XMR_BENCH_QUICK=1 in the environment is the same as --quick (N = 1e5 only).
 """
 
@@ -108,6 +112,7 @@ def main(argv):
     torch_common.add_run_args(ap)
     ap.add_argument("--popcount", default="auto", choices=["auto", "bitwise_count", "swar", "lut"])
     torch_common.add_timing_args(ap, "xor-ed words", warmup=2)
+    torch_common.add_data_arg(ap, "codes")
     args = ap.parse_args(argv)
     quick = torch_common.quick_mode(args)
 
@@ -118,19 +123,36 @@ def main(argv):
     popcount_name, popcount = make_popcount(torch, args.popcount, device)
     self_check(torch, device, popcount)
 
-    sizes = QUICK_SIZES if quick else SIZES
+    if args.data:
+        import numpy
+    all_sizes = set()
     benchmarks = []
     for bits in BITS:
         nbytes = bits // 8
         words = (bits + 63) // 64
-        gen = torch.Generator(device=device)
-        gen.manual_seed(2)
-        queries_all = torch.randint(0, 256, (max(NUM_QUERIES), words * 8), generator=gen, device=device,
-                                    dtype=torch.uint8).cpu()
+        if args.data:
+            files = torch_common.files_by_size(args.data, rf"binary_codes_N(\d+)_bits{bits}\.npy")
+            if not files:
+                continue
+            sizes = sorted(files)
+            queries_all = torch.from_numpy(numpy.ascontiguousarray(torch_common.load_matrix(
+                numpy, f"{args.data}/binary_queries_bits{bits}.npy", numpy.uint8, nbytes)))
+        else:
+            sizes = QUICK_SIZES if quick else SIZES
+            gen = torch.Generator(device=device)
+            gen.manual_seed(2)
+            queries_all = torch.randint(0, 256, (max(NUM_QUERIES), words * 8), generator=gen, device=device,
+                                        dtype=torch.uint8).cpu()
+        all_sizes.update(sizes)
         for n in sizes:
-            gen.manual_seed(1)
-            db = torch.randint(0, 256, (n, words * 8), generator=gen, device=device,
-                               dtype=torch.uint8).view(torch.int64)
+            if args.data:
+                # BITS are multiples of 64, so the packed bytes are whole int64 words.
+                db = torch.from_numpy(numpy.ascontiguousarray(
+                    torch_common.load_matrix(numpy, files[n], numpy.uint8, nbytes))).to(device).view(torch.int64)
+            else:
+                gen.manual_seed(1)
+                db = torch.randint(0, 256, (n, words * 8), generator=gen, device=device,
+                                   dtype=torch.uint8).view(torch.int64)
             for q in NUM_QUERIES:
                 queries = queries_all[:q].contiguous()
                 # The lookup table expands every byte to an int64 index: 64x the xor-ed words.
@@ -148,9 +170,13 @@ def main(argv):
             del db
             torch.cuda.empty_cache()
 
-    torch_common.write_results("torch_binary", torch, device, args, sizes, {"torch_popcount": popcount_name},
-                               "torch.randint uniform random bytes; packed codes, Hamming distance",
-                               benchmarks)
+    if not benchmarks:
+        sys.exit(f"torch_binary: no binary_codes_N<n>_bits<b>.npy for bits in {BITS} in {args.data}: run "
+                 f"bench_binary with XMR_BENCH_DATA_DIR={args.data} first")
+    data = (f"bench_binary's codes from {args.data}" if args.data else "torch.randint uniform random bytes") + \
+        "; packed codes, Hamming distance"
+    torch_common.write_results("torch_binary", torch, device, args, sorted(all_sizes),
+                               {"torch_popcount": popcount_name}, data, benchmarks)
     return 0
 
 

@@ -8,6 +8,7 @@ without torch) and passes the module in.
 import datetime
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -32,6 +33,35 @@ def add_timing_args(ap, chunk_what, warmup):
     ap.add_argument("--max-repeats", type=int, default=50)
     ap.add_argument("--target-seconds", type=float, default=1.0,
                     help="repeat until this much time was measured (within the repeat bounds)")
+
+
+def add_data_arg(ap, what):
+    """--data DIR: the folder a benchmark binary exported its inputs to (XMR_BENCH_DATA_DIR)."""
+    ap.add_argument("--data", help=f"folder of the benchmark's exported {what} (.npy, written by the "
+                                   "benchmark binary under XMR_BENCH_DATA_DIR): the same bytes xmr was "
+                                   "measured on; without it the data are generated here (same "
+                                   "distribution, other bytes)")
+
+
+def files_by_size(data_dir, pattern):
+    """{N: path} of the files in data_dir whose names fully match the regular expression `pattern`
+    (its first group is N)."""
+    found = {}
+    for name in sorted(os.listdir(data_dir)):
+        m = re.fullmatch(pattern, name)
+        if m:
+            found[int(m.group(1))] = os.path.join(data_dir, name)
+    return found
+
+
+def load_matrix(numpy, path, dtype, cols=None):
+    """The 2-d array in `path` (memory-mapped), checked for dtype and, when given, column count;
+    exits with a message naming the file otherwise."""
+    a = numpy.load(path, mmap_mode="r")
+    if a.dtype != numpy.dtype(dtype) or a.ndim != 2 or (cols is not None and a.shape[1] != cols):
+        want = f"{numpy.dtype(dtype)} [rows, {cols if cols is not None else 'cols'}]"
+        sys.exit(f"{path} holds {a.dtype} {list(a.shape)}, expected {want}")
+    return a
 
 
 def quick_mode(args):

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch baseline for exact dense top-k search on a GPU: torch.mm + torch.topk.
 
-The same shapes as bench_dense: N in {1e5, 1e6}, D = 512, Q in {1, 100, 1000}, k in {10, 100},
-fp32 and fp16, on random normal vectors normalised to unit length (the same distribution as
-bench_dense, from torch's generator, so not the same bytes). The database lives on the GPU, as
+The same shapes as bench_dense: N in {1e5, 1e6} (or the N of the files given with --data), D =
+512, Q in {1, 100, 1000}, k in {10, 100}, fp32 and fp16. With --data DIR the vectors are
+bench_dense's own (it writes DIR/dense_db_N<n>.npy and DIR/dense_queries.npy when run with
+XMR_BENCH_DATA_DIR=DIR; scripts/bench_gpu.sh does both); without it, random normal vectors
+normalised to unit length from torch's generator (the same distribution, other bytes). The
+database lives on the GPU, as
 xmr's device mirror does after its first search. One search mirrors what xmr's
 DenseIndex::search does for its caller: copy the queries from host memory, score the database
 in chunks (torch.mm, at most --chunk-bytes of scores at a time), keep a running top-k per query
@@ -15,7 +18,7 @@ median of the repeats. Output is Google Benchmark-shaped JSON (names
 `dense/torch_fp32/N:<n>/Q:<q>/k:<k>`, real_time in ms, counters queries_per_s and gflops) so
 bench/summarize.py reads it beside bench_dense's.
 
-Usage: torch_dense.py --out torch_dense.json [--quick] [--device cuda:0]
+Usage: torch_dense.py --out torch_dense.json [--data DIR] [--quick] [--device cuda:0]
 XMR_BENCH_QUICK=1 in the environment is the same as --quick (N = 1e5 only).
 """
 
@@ -59,6 +62,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     torch_common.add_run_args(ap)
     torch_common.add_timing_args(ap, "scores", warmup=3)
+    torch_common.add_data_arg(ap, "database and queries")
     args = ap.parse_args(argv)
     quick = torch_common.quick_mode(args)
 
@@ -68,11 +72,28 @@ def main(argv):
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as in cublasSgemm's default
 
-    sizes = SIZES[:1] if quick else SIZES
-    queries_all = make_unit_rows(torch, max(NUM_QUERIES), DIM, 2, device).cpu()
+    if args.data:
+        import numpy
+
+        files = torch_common.files_by_size(args.data, r"dense_db_N(\d+)\.npy")
+        if not files:
+            sys.exit(f"torch_dense: no dense_db_N<n>.npy in {args.data}: run bench_dense with "
+                     f"XMR_BENCH_DATA_DIR={args.data} first")
+        sizes = sorted(files)
+        queries_all = torch.from_numpy(numpy.ascontiguousarray(torch_common.load_matrix(
+            numpy, f"{args.data}/dense_queries.npy", numpy.float32, DIM)))
+        data = f"bench_dense's vectors from {args.data}; metric inner product"
+    else:
+        sizes = SIZES[:1] if quick else SIZES
+        queries_all = make_unit_rows(torch, max(NUM_QUERIES), DIM, 2, device).cpu()
+        data = "torch.randn rows normalised to unit length; metric inner product"
     benchmarks = []
     for n in sizes:
-        base = make_unit_rows(torch, n, DIM, 1, device)
+        if args.data:
+            base = torch.from_numpy(numpy.ascontiguousarray(
+                torch_common.load_matrix(numpy, files[n], numpy.float32, DIM))).to(device)
+        else:
+            base = make_unit_rows(torch, n, DIM, 1, device)
         for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
             db = base.to(dtype).contiguous()
             for q in NUM_QUERIES:
@@ -92,9 +113,7 @@ def main(argv):
         del base
         torch.cuda.empty_cache()
 
-    torch_common.write_results("torch_dense", torch, device, args, sizes, {"dim": str(DIM)},
-                               "torch.randn rows normalised to unit length; metric inner product",
-                               benchmarks)
+    torch_common.write_results("torch_dense", torch, device, args, sizes, {"dim": str(DIM)}, data, benchmarks)
     return 0
 
 

@@ -19,7 +19,6 @@ files of a quick bench_topk run).
 """
 
 import argparse
-import os
 import sys
 
 import torch_common
@@ -27,15 +26,6 @@ import torch_common
 NUM_QUERIES = [1, 100, 1000]
 NUM_RESULTS = [10, 100, 1000, 4096]
 MAX_SCORES = 1_000_000_000  # Q * N per case, as bench_topk's kMaxScores
-
-
-def data_files(data_dir):
-    """(N, path) of every topk_scores_N<n>.npy in data_dir, ascending N."""
-    found = []
-    for name in os.listdir(data_dir):
-        if name.startswith("topk_scores_N") and name.endswith(".npy"):
-            found.append((int(name[len("topk_scores_N"):-len(".npy")]), os.path.join(data_dir, name)))
-    return sorted(found)
 
 
 def main(argv):
@@ -46,7 +36,7 @@ def main(argv):
     args = ap.parse_args(argv)
     quick = torch_common.quick_mode(args)
 
-    files = data_files(args.data)
+    files = sorted(torch_common.files_by_size(args.data, r"topk_scores_N(\d+)\.npy").items())
     if not files:
         sys.exit(f"torch_topk: no topk_scores_N<n>.npy in {args.data}: run bench_topk with "
                  f"XMR_BENCH_DATA_DIR={args.data} first")
@@ -59,9 +49,7 @@ def main(argv):
     benchmarks = []
     sizes = []
     for n, path in files:
-        host = numpy.load(path, mmap_mode="r")
-        if host.dtype != numpy.float32 or host.ndim != 2 or host.shape[1] != n:
-            sys.exit(f"torch_topk: {path} holds {host.dtype} {list(host.shape)}, expected float32 [Q, {n}]")
+        host = torch_common.load_matrix(numpy, path, numpy.float32, n)
         sizes.append(n)
         scores = torch.from_numpy(numpy.ascontiguousarray(host)).to(device)
         for q in NUM_QUERIES:

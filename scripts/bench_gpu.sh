@@ -7,21 +7,24 @@
 #
 # Suites (each writes to bench/results/gpu-<gpu name slug>/; a PyTorch baseline is skipped, with a
 # note, when torch is not importable):
+# The baselines run on the same bytes as xmr: each benchmark binary writes the inputs it generates
+# to a data folder as .npy (XMR_BENCH_DATA_DIR; default a new folder under $TMPDIR, removed at
+# the end) and the baseline script reads them (--data); a suite's files are deleted after its
+# baseline ran (XMR_BENCH_KEEP_DATA=1 keeps them). The largest suite writes about 22 GB (dense,
+# N = 1e7 x 512 fp32).
 # dense:  bench_dense's GPU engines (xmr_gpu, xmr_gpu_fp16) and their CPU cross-checks, then the
 #         PyTorch baseline (bench/torch_dense.py: torch.mm + torch.topk, fp32 and fp16, same
-#         shapes) -> dense_gpu.json, torch_dense.json, dense_gpu.md (xmr_gpu vs torch_fp32,
+#         vectors) -> dense_gpu.json, torch_dense.json, dense_gpu.md (xmr_gpu vs torch_fp32,
 #         xmr_gpu_fp16 vs torch_fp16). N from XMR_BENCH_DENSE_SIZES (default 1e5, 1e6, 1e7).
 # binary: bench_binary's GPU engine (xmr_gpu) on the grid bits in {64, 128, 256}, Q in {1, 100,
 #         1000}, k in {10, 100, 1000} and its bit-identity checks against xmr_cpu, then the
-#         PyTorch baseline (bench/torch_binary.py: xor, popcount, topk) -> binary_gpu.json,
-#         torch_binary.json, binary_gpu.md (xmr_gpu vs torch). N from XMR_BENCH_BINARY_SIZES
-#         (default 1e6, 1e7, 1e8).
+#         PyTorch baseline (bench/torch_binary.py: xor, popcount, topk, same codes)
+#         -> binary_gpu.json, torch_binary.json, binary_gpu.md (xmr_gpu vs torch). N from
+#         XMR_BENCH_BINARY_SIZES (default 1e6, 1e7, 1e8).
 # topk:   bench_topk's xmr_gpu engine (top-k selection alone over a device-resident [Q x N] score
 #         matrix; k up to 4096, past the fast path's 2048) and its bit-identity checks against
-#         xmr_cpu, then bench/torch_topk.py (torch.topk) on the SAME score files: bench_topk
-#         writes them to XMR_BENCH_DATA_DIR (default $TMPDIR/xmr-bench-data, about 8.5 GB at the
-#         default sizes) -> topk_gpu.json, torch_topk.json, topk_gpu.md. N from
-#         XMR_BENCH_TOPK_SIZES (default 1e5, 1e6, 1e7).
+#         xmr_cpu, then bench/torch_topk.py (torch.topk, same scores) -> topk_gpu.json,
+#         torch_topk.json, topk_gpu.md. N from XMR_BENCH_TOPK_SIZES (default 1e5, 1e6, 1e7).
 # eval:   bench_eval's GPU cases (map_hamming, map_dense) -> eval_gpu.json
 # multivector: bench_multi_vector's GPU cases -> multi_vector_gpu.json
 # pipeline (only when asked for: XMR_BENCH_WHAT=pipeline): bench_pipeline, two-stage retrieval
@@ -111,7 +114,14 @@ if [ "${XMR_BENCH_QUICK:-0}" != "0" ]; then
   suffix="_quick"
   export XMR_BENCH_QUICK=1
 fi
-data_dir="${XMR_BENCH_DATA_DIR:-${TMPDIR:-/tmp}/xmr-bench-data}"
+if [ -n "${XMR_BENCH_DATA_DIR:-}" ]; then
+  data_dir="$XMR_BENCH_DATA_DIR"
+elif [ "$dry_run" = 1 ]; then
+  data_dir="${TMPDIR:-/tmp}/xmr-bench-data.XXXXXX"
+else
+  data_dir="$(mktemp -d "${TMPDIR:-/tmp}/xmr-bench-data.XXXXXX")"
+  [ "${XMR_BENCH_KEEP_DATA:-0}" != "0" ] || trap 'rm -rf "$data_dir"' EXIT
+fi
 if [ "$quick" = 1 ]; then
   dense_sizes="${XMR_BENCH_DENSE_SIZES:-100000}"
   binary_sizes="${XMR_BENCH_BINARY_SIZES:-100000}"
@@ -191,6 +201,15 @@ baseline() {
   fi
 }
 
+# clean_data GLOB: removes a suite's exported inputs from the data folder (unless
+# XMR_BENCH_KEEP_DATA=1).
+clean_data() {
+  if [ "${XMR_BENCH_KEEP_DATA:-0}" = "0" ]; then
+    # shellcheck disable=SC2086 # the glob is meant to expand
+    run rm -f "$data_dir"/$1
+  fi
+}
+
 # summary NAME TITLE JSON...: the Markdown summary of the suite (1 when a check failed).
 summary() {
   local name="$1" title="$2"
@@ -207,28 +226,36 @@ summary() {
   return "$s"
 }
 
-[ "$dry_run" = 1 ] || mkdir -p "$out"
+if [ "$dry_run" = 0 ]; then
+  mkdir -p "$out" "$data_dir"
+fi
 for s in "${runnable[@]}"; do
   baselines=()
   case "$s" in
     dense)
+      bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
       bench bench_dense "dense_gpu$suffix" '^(dense/xmr_gpu|check/xmr_gpu)' "$dense_sizes" "$@" || status=1
-      baseline torch_dense.py "torch_dense$suffix" || status=1
+      bench_env=()
+      baseline torch_dense.py "torch_dense$suffix" --data "$data_dir" || status=1
+      clean_data 'dense_*.npy'
       summary "dense_gpu$suffix" "Dense exact top-k search on $machine (D = 512, inner product)" \
         "$out/dense_gpu$suffix.json" "${baselines[@]}" || status=1
       ;;
     binary)
+      bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
       bench bench_binary "binary_gpu$suffix" '^(binary/xmr_gpu|check/xmr_gpu)' "$binary_sizes" "$@" || status=1
-      baseline torch_binary.py "torch_binary$suffix" || status=1
+      bench_env=()
+      baseline torch_binary.py "torch_binary$suffix" --data "$data_dir" || status=1
+      clean_data 'binary_*.npy'
       summary "binary_gpu$suffix" "Hamming k-NN search on $machine (packed binary codes)" \
         "$out/binary_gpu$suffix.json" "${baselines[@]}" || status=1
       ;;
     topk)
-      [ "$dry_run" = 1 ] || mkdir -p "$data_dir"
       bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
       bench bench_topk "topk_gpu$suffix" '^(topk/xmr_gpu|check/xmr_gpu)' "$topk_sizes" "$@" || status=1
       bench_env=()
       baseline torch_topk.py "torch_topk$suffix" --data "$data_dir" || status=1
+      clean_data 'topk_*.npy'
       summary "topk_gpu$suffix" "Top-k selection alone on $machine (resident fp32 scores)" \
         "$out/topk_gpu$suffix.json" "${baselines[@]}" || status=1
       ;;
