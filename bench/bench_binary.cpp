@@ -31,7 +31,8 @@
 //   build_s             seconds to build the index (add, plus one warm-up search)
 //   invol_csw           involuntary context switches of the process per search (contention)
 // In a CUDA build (XMR_BENCH_HAVE_CUDA) GPU searches are timed with CUDA events on a stream the
-// bench lends to xmr through Resources.
+// bench lends to xmr through Resources, and the rates are over the median of the searches' device
+// times (bench_common.h: per_second); CPU rates are over the mean wall time.
 //
 // Correctness: `check/<a>_vs_<b>/N:<n>/bits:<b>/k:<k>` runs both engines once on the first 100
 // queries and compares each with an independent scalar reference (the exact top-1000 by
@@ -308,8 +309,8 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
   const double code_bytes = static_cast<double>(c.bits / 8);
   const double words = q * n * static_cast<double>(words_per_code(c.bits));
   const double bytes = n * code_bytes + q * code_bytes + q * k * 12.0;
-  state.counters["queries_per_s"] = Counter(q, Counter::kIsIterationInvariantRate);
-  state.counters["gpairs_per_s"] = Counter(q * n * 1e-9, Counter::kIsIterationInvariantRate);
+  state.counters["queries_per_s"] = xmr::bench::per_second(q, timed);
+  state.counters["gpairs_per_s"] = xmr::bench::per_second(q * n * 1e-9, timed);
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
   const xmr::bench::Peaks& peaks = xmr::bench::peaks();
   double popcount_peak = 0.0;
@@ -324,9 +325,9 @@ void bench_search(benchmark::State& state, const SearchCase& c) {
     mem_peak = peaks.cpu_mem_bw;
   }
   if (popcount_peak > 0.0) {
-    state.counters["frac_popcount_peak"] = Counter(words / popcount_peak, Counter::kIsIterationInvariantRate);
+    state.counters["frac_popcount_peak"] = xmr::bench::per_second(words / popcount_peak, timed);
   }
-  if (mem_peak > 0.0) state.counters["frac_mem_bw"] = Counter(bytes / mem_peak, Counter::kIsIterationInvariantRate);
+  if (mem_peak > 0.0) state.counters["frac_mem_bw"] = xmr::bench::per_second(bytes / mem_peak, timed);
   xmr::bench::add_run_counters(state, be->build_s, csw);
 }
 

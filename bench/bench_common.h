@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -106,15 +107,35 @@ void use_search_time(benchmark::internal::Benchmark* b, bool gpu);
 
 /// What timed_searches measured.
 struct TimedSearches {
-  bool warm_up_failed = false;  ///< the untimed search threw: nothing was timed
-  double wall_s = 0.0;          ///< host wall time summed over the timed searches
-  long csw = 0;                 ///< involuntary context switches during them
+  bool warm_up_failed = false;   ///< the untimed search threw: nothing was timed
+  double wall_s = 0.0;           ///< host wall time summed over the timed searches
+  long csw = 0;                  ///< involuntary context switches during them
+  std::vector<double> device_s;  ///< each iteration's device seconds (device-timed searches only)
+  /// Median of device_s; 0 when the searches were not device-timed.
+  [[nodiscard]] double median_device_s() const {
+    if (device_s.empty()) return 0.0;
+    std::vector<double> v = device_s;
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+  }
 };
+
+/// A counter of `per_search` units (queries, pairs, flop, bytes over a peak ...) per second of
+/// search: over the median device time when the searches were device-timed (CUDA events), else
+/// over Google Benchmark's mean iteration time (a rate counter). The reported real_time stays
+/// Google Benchmark's mean either way.
+inline benchmark::Counter per_second(double per_search, const TimedSearches& t) {
+  const double median = t.median_device_s();
+  if (median > 0.0) return benchmark::Counter(per_search / median);
+  return benchmark::Counter(per_search, benchmark::Counter::kIsIterationInvariantRate);
+}
 
 /// The timing loop of a search benchmark. When `warm_up`, one untimed `search()` first (per-shape
 /// workspace and library warm-up stay out of the timing). Then one `search()` per iteration;
-/// when `device_seconds()` is >= 0 after it, that is the iteration's (manual) time. `outputs`
-/// are kept alive against the optimiser. A thrown exception skips the case with its message.
+/// when `device_seconds()` is >= 0 after it, that is the iteration's (manual) time, also kept in
+/// TimedSearches::device_s (per_second() rates use their median). `outputs` are kept alive
+/// against the optimiser. A thrown exception skips the case with its message.
 template <class Search, class DeviceSeconds>
 TimedSearches timed_searches(benchmark::State& state, bool warm_up, Search&& search, DeviceSeconds&& device_seconds,
                              std::initializer_list<const void*> outputs) {
@@ -138,7 +159,10 @@ TimedSearches timed_searches(benchmark::State& state, bool warm_up, Search&& sea
       break;
     }
     t.wall_s += seconds_since(t0);
-    if (const double dev = device_seconds(); dev >= 0.0) state.SetIterationTime(dev);
+    if (const double dev = device_seconds(); dev >= 0.0) {
+      state.SetIterationTime(dev);
+      t.device_s.push_back(dev);
+    }
     for (const void* p : outputs) benchmark::DoNotOptimize(p);
     benchmark::ClobberMemory();
   }

@@ -3,8 +3,8 @@
 //   xmr_cpu    xmr's CPU selection (engine/cpu/topk_buffer.h, select_key.h: TopKBuffer's
 //              vectorised threshold prefilter, nth_element when its buffer fills, write_smallest)
 //              on a resident matrix: with at least one row per OpenMP thread, whole rows in
-//              parallel; with fewer, the dense search's schedule (dense_cpu.cpp: column blocks of
-//              kBlock dealt round-robin to the threads, per-thread candidates merged). Output:
+//              parallel; with fewer, each row's columns split between the threads and the
+//              per-thread candidates merged (as dense_cpu.cpp merges its workers'). Output:
 //              selection keys, best first, ties by ascending column.
 //   faiss_cpu  FAISS's own k-selection (faiss/utils/Heap.h): float_minheap_array_t heapify, addn
 //              over the rows (FAISS parallelises over rows inside addn), reorder. Ties: FAISS's
@@ -16,7 +16,8 @@
 //              device-resident matrix: k <= kFastMaxK (2048) kernels::select_tile_into_run over
 //              whole rows (CUB block radix sorts of 4096-score chunks, reduced); larger k
 //              kernels::scores_to_keys and CUB's segmented radix sort (the general path).
-//              CUDA-event time on the bench's stream (manual time).
+//              CUDA-event time on the bench's stream (manual time); its rates are over the
+//              median of the selections' device times (bench_common.h: per_second).
 // The GPU peer is bench/torch_topk.py (torch.topk), run by scripts/bench_gpu.sh on the same file.
 //
 // Data: one matrix per N of max-Q rows, xmr::synth::random_normal (fixed seed) rounded to
@@ -206,9 +207,9 @@ class XmrCpuSelector final : public Selector {
     }
   }
 
-  // Fewer rows than threads: the dense search's schedule (dense_cpu.cpp). Column blocks of kBlock
-  // are dealt round-robin to the threads, query rows go in tiles of kRowTile, and each row's
-  // per-thread candidates are merged at the end.
+  // Fewer rows than threads: the columns are split between the threads (contiguous runs of whole
+  // kBlock blocks, so each thread streams its part once), query rows go in tiles of kRowTile, and
+  // each row's per-thread candidates are merged at the end (as dense_cpu.cpp merges).
   void select_by_blocks(const Scores& s, std::int64_t q, std::int64_t k) {
     const std::int64_t n = s.n;
     const std::int64_t blocks = (n + kBlock - 1) / kBlock;
@@ -222,12 +223,10 @@ class XmrCpuSelector final : public Selector {
         const int nt = omp_get_num_threads();
         auto& acc = acc_[sz(t)];
         for (std::int64_t r = 0; r < rn; ++r) acc[sz(r)].reset(k);
-        for (std::int64_t b = t; b < blocks; b += nt) {
-          const std::int64_t c0 = b * kBlock;
-          const std::int64_t cn = std::min(kBlock, n - c0);
-          for (std::int64_t r = 0; r < rn; ++r) {
-            acc[sz(r)].push_scores(s.host.data() + (r0 + r) * n + c0, cn, static_cast<std::uint64_t>(c0));
-          }
+        const std::int64_t c0 = blocks * t / nt * kBlock;
+        const std::int64_t c1 = std::min(n, blocks * (t + 1) / nt * kBlock);
+        for (std::int64_t r = 0; r < rn && c0 < c1; ++r) {
+          acc[sz(r)].push_scores(s.host.data() + (r0 + r) * n + c0, c1 - c0, static_cast<std::uint64_t>(c0));
         }
 #pragma omp barrier
 #pragma omp for schedule(static)
@@ -488,13 +487,12 @@ void bench_select(benchmark::State& state, const std::string& engine, std::int64
   const xmr::bench::TimedSearches t = xmr::bench::timed_searches(
       state, true, [&] { device_s = sel->select(s, q, k); }, [&] { return device_s; }, {});
   if (t.warm_up_failed) return;
-  using benchmark::Counter;
   const double scores = static_cast<double>(q) * static_cast<double>(n);
-  state.counters["queries_per_s"] = Counter(static_cast<double>(q), Counter::kIsIterationInvariantRate);
-  state.counters["scores_per_s"] = Counter(scores, Counter::kIsIterationInvariantRate);
+  state.counters["queries_per_s"] = xmr::bench::per_second(static_cast<double>(q), t);
+  state.counters["scores_per_s"] = xmr::bench::per_second(scores, t);
   const xmr::bench::Peaks& p = xmr::bench::peaks();
   const double bw = sel->on_gpu() ? p.gpu_copy_bw : p.cpu_mem_bw;
-  if (bw > 0.0) state.counters["frac_mem_bw"] = Counter(scores * 4.0 / bw, Counter::kIsIterationInvariantRate);
+  if (bw > 0.0) state.counters["frac_mem_bw"] = xmr::bench::per_second(scores * 4.0 / bw, t);
   xmr::bench::add_run_counters(state, build_s, t.csw);
 }
 

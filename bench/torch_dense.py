@@ -2,7 +2,7 @@
 """PyTorch baseline for exact dense top-k search on a GPU: torch.mm + torch.topk.
 
 The same shapes as bench_dense: N in {1e5, 1e6} (or the N of the files given with --data), D =
-512, Q in {1, 100, 1000}, k in {10, 100}, fp32 and fp16. With --data DIR the vectors are
+512, Q in {1, 100, 1000}, k in {10, 100, 1000}, fp32 and fp16. With --data DIR the vectors are
 bench_dense's own (it writes DIR/dense_db_N<n>.npy and DIR/dense_queries.npy when run with
 XMR_BENCH_DATA_DIR=DIR; scripts/bench_gpu.sh does both); without it, random normal vectors
 normalised to unit length from torch's generator (the same distribution, other bytes). The
@@ -30,7 +30,7 @@ import torch_common
 DIM = 512
 SIZES = [100_000, 1_000_000]
 NUM_QUERIES = [1, 100, 1000]
-NUM_RESULTS = [10, 100]
+NUM_RESULTS = [10, 100, 1000]
 
 
 def make_unit_rows(torch, rows, dim, seed, device):
