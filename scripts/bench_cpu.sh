@@ -35,8 +35,9 @@
 #           over Q x N = 100 x 1e4, 500 x 5e4 and NUS-WIDE's 2,100 x 190,000 (21 labels)
 #           -> eval_cpu.json; docs/benchmarks_eval.md.
 #   multivector  bench_multi_vector: MultiVectorIndex MaxSim / SumMaxSim search, items of 32
-#           vectors, D = 256, N = 1e3 ... 1e5, queries of 1 or 32 vectors, Q in {1, 100}, k = 10
-#           -> multi_vector_cpu.json.
+#           vectors, D = 256, N = 1e3 ... 1e5, queries of 1 or 32 vectors, Q in {1, 100}, k = 10,
+#           against the cpu_blas peer (one sgemm per query, max per item, partial sort) with the
+#           xmr-vs-peer checks -> multi_vector_cpu.json.
 #   topk    bench_topk: top-k selection alone over a resident [Q x N] fp32 score matrix, xmr's CPU
 #           selection vs FAISS's HeapArray and std::nth_element, N = 1e5 ... 1e7, Q * N <= 1e9,
 #           k in {10, 100, 1000}, with the equality checks -> topk_cpu.json.
@@ -241,7 +242,7 @@ if want eval; then
   run_json bench_eval "eval_cpu$suffix" '^eval/[a-z_]+/cpu/' "$@" || status=$?
 fi
 if want multivector; then
-  run_json bench_multi_vector "multi_vector_cpu$suffix" '^multi_vector/cpu/' "$@" || status=$?
+  run_json bench_multi_vector "multi_vector_cpu$suffix" '^(multi_vector/(cpu|cpu_blas)/|check/multi_vector_)' "$@" || status=$?
 fi
 if want topk; then
   run_json bench_topk "topk_cpu$suffix" '^(topk/(xmr_cpu|faiss_cpu|std_cpu)/|check/xmr_cpu_vs_)' "$@" || status=$?
