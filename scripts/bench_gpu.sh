@@ -226,38 +226,39 @@ summary() {
   return "$s"
 }
 
+# paired_suite BINARY SUITE FILTER SIZES BASELINE TITLE [extra args...]: xmr's GPU cases of
+# BINARY, writing their inputs to the data folder, then the PyTorch BASELINE (bench/BASELINE.py) on
+# those files, which are then deleted, then the summary of both -> SUITE_gpu.{json,md} and
+# BASELINE.json. Returns 1 when a step failed (the later steps still run).
+paired_suite() {
+  local bin="$1" suite="$2" filter="$3" sizes="$4" base="$5" title="$6" s=0
+  shift 6
+  baselines=()
+  bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
+  bench "$bin" "${suite}_gpu$suffix" "$filter" "$sizes" "$@" || s=1
+  bench_env=()
+  baseline "$base.py" "$base$suffix" --data "$data_dir" || s=1
+  clean_data "${suite}_*.npy"
+  summary "${suite}_gpu$suffix" "$title" "$out/${suite}_gpu$suffix.json" "${baselines[@]}" || s=1
+  return "$s"
+}
+
 if [ "$dry_run" = 0 ]; then
   mkdir -p "$out" "$data_dir"
 fi
 for s in "${runnable[@]}"; do
-  baselines=()
   case "$s" in
     dense)
-      bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
-      bench bench_dense "dense_gpu$suffix" '^(dense/xmr_gpu|check/xmr_gpu)' "$dense_sizes" "$@" || status=1
-      bench_env=()
-      baseline torch_dense.py "torch_dense$suffix" --data "$data_dir" || status=1
-      clean_data 'dense_*.npy'
-      summary "dense_gpu$suffix" "Dense exact top-k search on $machine (D = 512, inner product)" \
-        "$out/dense_gpu$suffix.json" "${baselines[@]}" || status=1
+      paired_suite bench_dense dense '^(dense/xmr_gpu|check/xmr_gpu)' "$dense_sizes" torch_dense \
+        "Dense exact top-k search on $machine (D = 512, inner product)" "$@" || status=1
       ;;
     binary)
-      bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
-      bench bench_binary "binary_gpu$suffix" '^(binary/xmr_gpu|check/xmr_gpu)' "$binary_sizes" "$@" || status=1
-      bench_env=()
-      baseline torch_binary.py "torch_binary$suffix" --data "$data_dir" || status=1
-      clean_data 'binary_*.npy'
-      summary "binary_gpu$suffix" "Hamming k-NN search on $machine (packed binary codes)" \
-        "$out/binary_gpu$suffix.json" "${baselines[@]}" || status=1
+      paired_suite bench_binary binary '^(binary/xmr_gpu|check/xmr_gpu)' "$binary_sizes" torch_binary \
+        "Hamming k-NN search on $machine (packed binary codes)" "$@" || status=1
       ;;
     topk)
-      bench_env=("XMR_BENCH_DATA_DIR=$data_dir")
-      bench bench_topk "topk_gpu$suffix" '^(topk/xmr_gpu|check/xmr_gpu)' "$topk_sizes" "$@" || status=1
-      bench_env=()
-      baseline torch_topk.py "torch_topk$suffix" --data "$data_dir" || status=1
-      clean_data 'topk_*.npy'
-      summary "topk_gpu$suffix" "Top-k selection alone on $machine (resident fp32 scores)" \
-        "$out/topk_gpu$suffix.json" "${baselines[@]}" || status=1
+      paired_suite bench_topk topk '^(topk/xmr_gpu|check/xmr_gpu)' "$topk_sizes" torch_topk \
+        "Top-k selection alone on $machine (resident fp32 scores)" "$@" || status=1
       ;;
     eval)
       bench bench_eval "eval_gpu$suffix" '^eval/[a-z_]+/gpu/' "" "$@" || status=1
