@@ -1,0 +1,332 @@
+#ifndef XMR_XMR_C_H
+#define XMR_XMR_C_H
+/**
+ * \file
+ * The stable C ABI of libxmr (C99): opaque handles over DenseIndex and BinaryIndex, the
+ * evaluation metrics, status codes and a per-thread last-error message. For the languages that
+ * call C (Go, Rust, Java, C#, Python's ctypes); docs/c_api.md has the conventions and an example.
+ *
+ * Conventions (every function below):
+ * - Returns an xmr_status_t: XMR_OK (0), or the code of the error, one per xmr::ErrorCode with
+ *   the same number. No exception ever crosses this boundary and nothing aborts or prints.
+ * - On failure, xmr_last_error() holds the message (it names the argument and its value, e.g.
+ *   "k (= 0) must be in [1, 2147483647]"); on success it is "". A failed call changes nothing:
+ *   handles keep their contents and `out_*` handle pointers are left as they were. Output
+ *   buffers (`out_ids`, `out_scores`, ...) are unspecified after a failure.
+ * - Handles are made by `*_create` / `*_load` and released by `*_free` (which accepts NULL).
+ *   Every pointer argument is borrowed for the duration of the call only; xmr keeps no pointer
+ *   to caller memory.
+ * - Matrices are dense row-major host memory: a [rows x cols] argument is rows * cols elements,
+ *   row r starting at element r * cols. A pointer may be NULL only when its element count is 0.
+ * - Searches write into caller buffers of [num_queries x k] elements; the shape is known before
+ *   the call, so there is no size query. Result contract: descending score (dense) / ascending
+ *   distance (binary), ties by ascending id; slots beyond the index size hold id -1 and score
+ *   -INFINITY / distance XMR_EMPTY_DISTANCE.
+ * - Threads: every function may be called concurrently from any thread, also on the same handle,
+ *   except that `*_free` must not race with any other use of that handle.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xmr/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Every enumeration crosses the ABI as an int32_t (a fixed width for every language's FFI, and
+ * any value, also an invalid one, is well defined); the constants are in the named enums.
+ */
+
+/** Status of every call: an XMR_OK / XMR_ERR_* value. The values equal xmr::ErrorCode's and
+ *  never change. */
+typedef int32_t xmr_status_t;
+enum xmr_status {
+  XMR_OK = 0,                   /**< success */
+  XMR_ERR_INVALID_ARGUMENT = 1, /**< a shape, value, option or NULL pointer the call cannot accept */
+  XMR_ERR_OUT_OF_MEMORY = 2,    /**< host or device allocation failed */
+  XMR_ERR_IO = 3,               /**< a file could not be read or written */
+  XMR_ERR_CORRUPT_DATA = 4,     /**< a file or buffer failed validation */
+  XMR_ERR_DEVICE = 5,           /**< a CUDA or cuBLAS call failed */
+  XMR_ERR_UNAVAILABLE = 6,      /**< the requested feature or device is not present */
+  XMR_ERR_INTERNAL = 7,         /**< a bug in xmr (also: an unexpected C++ exception) */
+  XMR_ERR_CALLBACK = 8          /**< a caller-supplied callback failed */
+};
+
+/** Similarity of a dense index: an XMR_METRIC_* value (those of xmr::Metric). */
+typedef int32_t xmr_metric_t;
+enum xmr_metric { XMR_METRIC_INNER_PRODUCT = 0, XMR_METRIC_COSINE = 1 };
+
+/** Scalar type of stored vectors or of an input buffer: an XMR_DTYPE_* value (those of xmr::DType). */
+typedef int32_t xmr_dtype_t;
+enum xmr_dtype {
+  XMR_DTYPE_F32 = 0, /**< float */
+  XMR_DTYPE_F16 = 1  /**< IEEE binary16, as uint16_t bit patterns */
+};
+
+/** Where a computation runs: an XMR_DEVICE_* value (those of xmr::Device, plus XMR_DEVICE_DEFAULT). */
+typedef int32_t xmr_device_t;
+enum xmr_device {
+  XMR_DEVICE_DEFAULT = -1, /**< searches: the index's default device; load: the saved one */
+  XMR_DEVICE_AUTO = 0,     /**< the GPU when one is usable, else the CPU */
+  XMR_DEVICE_CPU = 1,      /**< always the CPU */
+  XMR_DEVICE_GPU = 2       /**< the GPU; XMR_ERR_UNAVAILABLE when there is none */
+};
+
+/** How a load gets the file's bytes: an XMR_LOAD_* value (those of xmr::LoadMode). */
+typedef int32_t xmr_load_mode_t;
+enum xmr_load_mode {
+  XMR_LOAD_READ = 0, /**< read into memory owned by the index */
+  XMR_LOAD_MAP = 1   /**< map the file read-only and use it in place (see xmr/index_file.h) */
+};
+
+/** Which mAP: an XMR_MAP_* value (those of xmr::eval::MapVariant; definitions in docs/eval.md). */
+typedef int32_t xmr_map_variant_t;
+enum xmr_map_variant {
+  XMR_MAP_ALL = 0,             /**< AP over the whole ranking (k must be 0) */
+  XMR_MAP_AT_K = 1,            /**< windowed AP@K (k >= 1) */
+  XMR_MAP_K_FIRST_RELEVANT = 2 /**< DCMH/DSPH calc_map_k (k >= 1) */
+};
+
+/** Order of items with equal distance or score in mAP: an XMR_TIES_* value (xmr::eval::TiePolicy). */
+typedef int32_t xmr_tie_policy_t;
+enum xmr_tie_policy {
+  XMR_TIES_ASCENDING_INDEX = 0, /**< ties by ascending item index */
+  XMR_TIES_AVERAGE = 1          /**< expected AP over all orders within each tied group */
+};
+
+/** The distance of an empty result slot of a binary search (INT32_MAX). */
+#define XMR_EMPTY_DISTANCE INT32_MAX
+
+/** Opaque exact dense index (xmr::DenseIndex). */
+typedef struct xmr_dense_index xmr_dense_index_t;
+/** Opaque exact Hamming index over packed binary codes (xmr::BinaryIndex). */
+typedef struct xmr_binary_index xmr_binary_index_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors, version, devices
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * The message of the calling thread's last failed call, or "" when its last call succeeded (or
+ * it made none). Never NULL. The pointer stays valid until the thread's next xmr_ call.
+ */
+XMR_API const char* xmr_last_error(void);
+
+/** Name of a status, e.g. "InvalidArgument" ("Unknown" for a value outside the enum). Static. */
+XMR_API const char* xmr_status_string(xmr_status_t status);
+
+/** The version of the loaded libxmr, e.g. "0.1.0". Static; never fails. */
+XMR_API const char* xmr_version(void);
+
+/** Number of usable CUDA devices: 0 in a CPU-only build or without a driver or GPU. Never fails. */
+XMR_API int xmr_gpu_count(void);
+
+/**
+ * One line describing the compute devices, e.g. "CPU (2 threads, popcount avx2); no GPU (...)".
+ * Two-phase: writes at most `capacity` bytes including the terminating NUL into `buffer`
+ * (truncating) and the full length without the NUL into `*out_length`.
+ * \param buffer     may be NULL when `capacity` is 0 (to ask for the length).
+ * \param out_length required.
+ * \return XMR_OK; XMR_ERR_INVALID_ARGUMENT (NULL out_length, NULL buffer with capacity > 0);
+ *         XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_device_summary(char* buffer, size_t capacity, size_t* out_length);
+
+/* ---------------------------------------------------------------------------------------------
+ * Dense index: exact k-NN by inner product or cosine (xmr/dense_index.h has the full contract)
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Makes an empty dense index.
+ * \param dim       vector dimension D, in [1, 2^31 - 1].
+ * \param metric    XMR_METRIC_*.
+ * \param storage   stored scalar type, XMR_DTYPE_*.
+ * \param device    default device of searches: AUTO, CPU or GPU (not DEFAULT).
+ * \param out_index receives the new handle (free it with xmr_dense_index_free); required.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (a bad value, NULL out_index), XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_dense_index_create(int64_t dim, xmr_metric_t metric, xmr_dtype_t storage, xmr_device_t device,
+                                            xmr_dense_index_t** out_index);
+
+/** Releases an index and everything it holds. NULL is a no-op. Must not race with other calls on it. */
+XMR_API void xmr_dense_index_free(xmr_dense_index_t* index);
+
+/**
+ * Appends `num_vectors` vectors. Every element must be finite; under cosine no row may have zero
+ * norm; with fp16 storage every value must fit binary16.
+ * \param vectors     [num_vectors x D] elements of `dtype` (float, or uint16_t binary16 bits).
+ * \param ids         NULL for sequential ids (largest id so far + 1, or 0 when empty), else
+ *                    [num_vectors] ids in [0, 2^63 - 2], distinct from each other and the stored ids.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL handle or vectors, num_vectors < 0, a bad dtype
+ *         or value, a bad id), XMR_ERR_OUT_OF_MEMORY. On failure the index is unchanged.
+ */
+XMR_API xmr_status_t xmr_dense_index_add(xmr_dense_index_t* index, const void* vectors, xmr_dtype_t dtype,
+                                         int64_t num_vectors, const int64_t* ids);
+
+/**
+ * Removes the vectors with these ids (each stored and given once; num_ids may be 0).
+ * \param ids [num_ids] ids.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL handle or ids, num_ids < 0, an unknown or
+ *         repeated id), XMR_ERR_OUT_OF_MEMORY. On failure the index is unchanged.
+ */
+XMR_API xmr_status_t xmr_dense_index_remove(xmr_dense_index_t* index, const int64_t* ids, int64_t num_ids);
+
+/** Number of stored vectors into `*out_size`. XMR_ERR_INVALID_ARGUMENT on a NULL argument. */
+XMR_API xmr_status_t xmr_dense_index_size(const xmr_dense_index_t* index, int64_t* out_size);
+/** Vector dimension D into `*out_dim`. XMR_ERR_INVALID_ARGUMENT on a NULL argument. */
+XMR_API xmr_status_t xmr_dense_index_dim(const xmr_dense_index_t* index, int64_t* out_dim);
+
+/**
+ * Batch k-NN search (descending score, ties by ascending id, padding -1 / -INFINITY).
+ * \param queries     [num_queries x D] elements of `dtype`; finite; under cosine no zero row.
+ *                    num_queries may be 0 (nothing is written; the outputs may then be NULL).
+ * \param k           results per query, in [1, 2^31 - 1].
+ * \param device      XMR_DEVICE_DEFAULT (the index's), AUTO, CPU or GPU.
+ * \param out_ids     [num_queries x k] int64 results.
+ * \param out_scores  [num_queries x k] float scores.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument, num_queries < 0, k, values, an empty
+ *         index), XMR_ERR_UNAVAILABLE (GPU without a usable GPU), XMR_ERR_OUT_OF_MEMORY,
+ *         XMR_ERR_DEVICE. Synchronous.
+ */
+XMR_API xmr_status_t xmr_dense_index_search(const xmr_dense_index_t* index, const void* queries, xmr_dtype_t dtype,
+                                            int64_t num_queries, int64_t k, xmr_device_t device, int64_t* out_ids,
+                                            float* out_scores);
+
+/**
+ * Saves the index to `path` atomically (a checksummed file; docs/index_format.md).
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument), XMR_ERR_IO (names the path and the
+ *         system's reason; the destination is then untouched), XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_dense_index_save(const xmr_dense_index_t* index, const char* path);
+
+/**
+ * Loads an index saved by xmr_dense_index_save (labels and binariser in the file are ignored).
+ * \param mode      XMR_LOAD_READ or XMR_LOAD_MAP.
+ * \param verify    nonzero: check every section's checksum and values; 0: header, parameters
+ *                  and ids only (for trusted files).
+ * \param device    the loaded index's default device; XMR_DEVICE_DEFAULT keeps the saved one,
+ *                  GPU also uploads it (XMR_ERR_UNAVAILABLE without a GPU).
+ * \param out_index receives the new handle; required.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument, bad option, a binary index file),
+ *         XMR_ERR_IO (cannot open or read), XMR_ERR_CORRUPT_DATA (truncated or damaged file: names
+ *         the path and what is wrong), XMR_ERR_UNAVAILABLE, XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_dense_index_load(const char* path, xmr_load_mode_t mode, int verify, xmr_device_t device,
+                                          xmr_dense_index_t** out_index);
+
+/* ---------------------------------------------------------------------------------------------
+ * Binary index: exact Hamming k-NN over packed codes (xmr/binary_index.h has the full contract).
+ * A code of B bits is B/8 bytes, bit j in byte j/8 at bit j%8 (numpy.packbits bitorder="little").
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Makes an empty binary index.
+ * \param bits      code length B, a multiple of 8 in [8, 4096].
+ * \param device    default device of searches: AUTO, CPU or GPU (not DEFAULT).
+ * \param out_index receives the new handle (free it with xmr_binary_index_free); required.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT, XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_binary_index_create(int64_t bits, xmr_device_t device, xmr_binary_index_t** out_index);
+
+/** Releases an index. NULL is a no-op. Must not race with other calls on it. */
+XMR_API void xmr_binary_index_free(xmr_binary_index_t* index);
+
+/**
+ * Appends `num_codes` codes, as xmr_dense_index_add.
+ * \param codes [num_codes x B/8] bytes.
+ * \param ids   NULL for sequential ids, else [num_codes] ids.
+ */
+XMR_API xmr_status_t xmr_binary_index_add(xmr_binary_index_t* index, const uint8_t* codes, int64_t num_codes,
+                                          const int64_t* ids);
+
+/** Removes codes by id, as xmr_dense_index_remove. */
+XMR_API xmr_status_t xmr_binary_index_remove(xmr_binary_index_t* index, const int64_t* ids, int64_t num_ids);
+
+/** Number of stored codes into `*out_size`. XMR_ERR_INVALID_ARGUMENT on a NULL argument. */
+XMR_API xmr_status_t xmr_binary_index_size(const xmr_binary_index_t* index, int64_t* out_size);
+/** Code length in bits (B) into `*out_bits`. XMR_ERR_INVALID_ARGUMENT on a NULL argument. */
+XMR_API xmr_status_t xmr_binary_index_bits(const xmr_binary_index_t* index, int64_t* out_bits);
+
+/**
+ * Batch Hamming k-NN (ascending distance, ties by ascending id, padding -1 /
+ * XMR_EMPTY_DISTANCE), bit-identical on CPU and GPU.
+ * \param queries       [num_queries x B/8] bytes; num_queries may be 0.
+ * \param out_ids       [num_queries x k] int64.
+ * \param out_distances [num_queries x k] int32.
+ * Other arguments and status codes as xmr_dense_index_search.
+ */
+XMR_API xmr_status_t xmr_binary_index_search(const xmr_binary_index_t* index, const uint8_t* queries,
+                                             int64_t num_queries, int64_t k, xmr_device_t device, int64_t* out_ids,
+                                             int32_t* out_distances);
+
+/** Saves atomically, as xmr_dense_index_save. */
+XMR_API xmr_status_t xmr_binary_index_save(const xmr_binary_index_t* index, const char* path);
+
+/** Loads a file saved by xmr_binary_index_save, as xmr_dense_index_load (a dense file is
+ *  XMR_ERR_INVALID_ARGUMENT). */
+XMR_API xmr_status_t xmr_binary_index_load(const char* path, xmr_load_mode_t mode, int verify, xmr_device_t device,
+                                           xmr_binary_index_t** out_index);
+
+/* ---------------------------------------------------------------------------------------------
+ * Evaluation metrics (xmr/eval.h, docs/eval.md). Labels are multi-hot [n x num_classes] bytes,
+ * each 0 or 1; two items are relevant when they share a class.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * mAP of Hamming rankings (each query ranks all database codes by ascending distance).
+ * \param query_codes      [num_queries x code_bytes], num_queries >= 1, code_bytes >= 1.
+ * \param db_codes         [num_db x code_bytes], num_db >= 1.
+ * \param query_labels     [num_queries x num_classes], num_classes >= 1.
+ * \param db_labels        [num_db x num_classes].
+ * \param variant          XMR_MAP_*.
+ * \param k                0 for XMR_MAP_ALL, >= 1 otherwise (K > num_db means num_db).
+ * \param ties             XMR_TIES_*.
+ * \param device           AUTO, CPU or GPU (DEFAULT means AUTO).
+ * \param out_map          the mean AP; required.
+ * \param out_per_query_ap NULL, or [num_queries] doubles: each query's AP in input order.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument, a size, a label not 0/1, an option),
+ *         XMR_ERR_UNAVAILABLE, XMR_ERR_OUT_OF_MEMORY, XMR_ERR_DEVICE.
+ */
+XMR_API xmr_status_t xmr_map_hamming(const uint8_t* query_codes, int64_t num_queries, const uint8_t* db_codes,
+                                     int64_t num_db, int64_t code_bytes, const uint8_t* query_labels,
+                                     const uint8_t* db_labels, int64_t num_classes, xmr_map_variant_t variant,
+                                     int64_t k, xmr_tie_policy_t ties, xmr_device_t device, double* out_map,
+                                     double* out_per_query_ap);
+
+/**
+ * mAP of dense rankings (descending score by `metric`), as xmr_map_hamming.
+ * \param queries  [num_queries x dim] finite floats (cosine: no zero row), dim >= 1.
+ * \param database [num_db x dim] finite floats.
+ */
+XMR_API xmr_status_t xmr_map_dense(const float* queries, int64_t num_queries, const float* database, int64_t num_db,
+                                   int64_t dim, xmr_metric_t metric, const uint8_t* query_labels,
+                                   const uint8_t* db_labels, int64_t num_classes, xmr_map_variant_t variant, int64_t k,
+                                   xmr_tie_policy_t ties, xmr_device_t device, double* out_map,
+                                   double* out_per_query_ap);
+
+/** Recall at {1, 5, 10} of the image-text protocol, fractions in [0, 1] (xmr::eval::RetrievalRecall). */
+typedef struct xmr_retrieval_recall {
+  double i2t_r1, i2t_r5, i2t_r10;
+  double t2i_r1, t2i_r5, t2i_r10;
+  double i2t_mean, t2i_mean, r_mean;
+} xmr_retrieval_recall_t;
+
+/**
+ * Recall at 1, 5 and 10 by cosine similarity with `captions_per_image` captions per image (caption t belongs
+ * to image t / captions_per_image; ties by ascending index).
+ * \param images [num_images x dim] finite floats, no zero row, num_images >= 1.
+ * \param texts  [num_texts x dim], num_texts = num_images * captions_per_image.
+ * \param out    required.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT, XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_recall_at_k(const float* images, int64_t num_images, const float* texts, int64_t num_texts,
+                                     int64_t dim, int64_t captions_per_image, xmr_retrieval_recall_t* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XMR_XMR_C_H */

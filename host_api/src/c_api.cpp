@@ -1,0 +1,410 @@
+// The C ABI (xmr/xmr_c.h): handles over the C++ classes, arguments checked for what C can get
+// wrong (NULL pointers, negative counts) before the C++ API validates the rest, and one guard
+// (c_call) that turns every exception into a status and the calling thread's last message.
+#include "xmr/xmr_c.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/check.h"
+#include "xmr/binary_index.h"
+#include "xmr/dense_index.h"
+#include "xmr/error.h"
+#include "xmr/eval.h"
+#include "xmr/resources.h"
+#include "xmr/version.h"
+
+struct xmr_dense_index {
+  xmr::DenseIndex index;
+};
+
+struct xmr_binary_index {
+  xmr::BinaryIndex index;
+};
+
+namespace {
+
+using xmr::detail::fail;
+
+// The C++ codes and the C statuses are the same numbers (xmr/error.h promises it).
+static_assert(static_cast<int>(xmr::ErrorCode::InvalidArgument) == XMR_ERR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(xmr::ErrorCode::OutOfMemory) == XMR_ERR_OUT_OF_MEMORY);
+static_assert(static_cast<int>(xmr::ErrorCode::Io) == XMR_ERR_IO);
+static_assert(static_cast<int>(xmr::ErrorCode::CorruptData) == XMR_ERR_CORRUPT_DATA);
+static_assert(static_cast<int>(xmr::ErrorCode::Device) == XMR_ERR_DEVICE);
+static_assert(static_cast<int>(xmr::ErrorCode::Unavailable) == XMR_ERR_UNAVAILABLE);
+static_assert(static_cast<int>(xmr::ErrorCode::Internal) == XMR_ERR_INTERNAL);
+static_assert(static_cast<int>(xmr::ErrorCode::Callback) == XMR_ERR_CALLBACK);
+static_assert(static_cast<int>(xmr::Device::Auto) == XMR_DEVICE_AUTO &&
+              static_cast<int>(xmr::Device::Gpu) == XMR_DEVICE_GPU);
+static_assert(static_cast<int>(xmr::Metric::Cosine) == XMR_METRIC_COSINE &&
+              static_cast<int>(xmr::DType::F16) == XMR_DTYPE_F16);
+static_assert(static_cast<int>(xmr::LoadMode::Map) == XMR_LOAD_MAP);
+static_assert(static_cast<int>(xmr::eval::MapVariant::KFirstRelevant) == XMR_MAP_K_FIRST_RELEVANT);
+static_assert(static_cast<int>(xmr::eval::TiePolicy::Average) == XMR_TIES_AVERAGE);
+static_assert(xmr::kEmptyDistance == XMR_EMPTY_DISTANCE);
+
+thread_local std::string t_last_error;
+
+xmr_status_t record(xmr_status_t status, const char* message) noexcept {
+  try {
+    t_last_error = message;
+  } catch (...) {  // no memory for the message: a short literal fits the small-string buffer
+    t_last_error = "out of memory";
+  }
+  return status;
+}
+
+// Runs one entry's body: XMR_OK and an empty last error, or the error's status and message.
+// Every entry goes through here, so no exception crosses extern "C".
+template <class F>
+xmr_status_t c_call(F&& body) noexcept {
+  try {
+    body();
+    t_last_error.clear();
+    return XMR_OK;
+  } catch (const xmr::Error& e) {
+    const int code = static_cast<int>(e.code());
+    const bool known = code > XMR_OK && code <= XMR_ERR_CALLBACK;
+    return record(known ? static_cast<xmr_status_t>(code) : XMR_ERR_INTERNAL, e.what());
+  } catch (const std::bad_alloc&) {
+    return record(XMR_ERR_OUT_OF_MEMORY, "host memory allocation failed");
+  } catch (const std::exception& e) {
+    return record(XMR_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return record(XMR_ERR_INTERNAL, "unknown exception inside libxmr");
+  }
+}
+
+// A pointer the call cannot do without: a handle or an out-parameter.
+void require(const void* pointer, const char* name) {
+  XMR_EXPECTS(pointer != nullptr, name, " (= null) must not be null");
+}
+
+// A caller buffer of `count` (named `count_name`) rows: count >= 0, and data only NULL when empty.
+void require_rows(const void* data, const char* name, std::int64_t count, const char* count_name) {
+  XMR_EXPECTS(count >= 0, count_name, " (= ", count, ") must be >= 0");
+  XMR_EXPECTS(data != nullptr || count == 0, name, " (= null) with ", count_name, " (= ", count, ") > 0");
+}
+
+template <class Index>
+Index& deref(Index* handle, const char* name) {
+  require(handle, name);
+  return *handle;
+}
+
+std::optional<xmr::Device> device_option(xmr_device_t device) {
+  if (device == XMR_DEVICE_DEFAULT) return std::nullopt;
+  return static_cast<xmr::Device>(device);
+}
+
+xmr::SearchOptions search_options(xmr_device_t device) {
+  return xmr::SearchOptions{.device = device_option(device)};
+}
+
+xmr::LoadOptions load_options(xmr_load_mode_t mode, int verify, xmr_device_t device) {
+  return xmr::LoadOptions{
+      .mode = static_cast<xmr::LoadMode>(mode), .verify = verify != 0, .device = device_option(device)};
+}
+
+// Calls f with a typed view of [rows x cols] elements of `dtype`.
+template <class F>
+void with_rows(const void* data, xmr_dtype_t dtype, std::int64_t rows, std::int64_t cols, F&& f) {
+  switch (dtype) {
+    case XMR_DTYPE_F32: f(xmr::MatrixView<const float>(static_cast<const float*>(data), rows, cols)); return;
+    case XMR_DTYPE_F16: f(xmr::MatrixView<const xmr::half>(static_cast<const xmr::half*>(data), rows, cols)); return;
+  }
+  fail(xmr::ErrorCode::InvalidArgument, "dtype (= ", static_cast<int>(dtype), ") is not an xmr_dtype_t value");
+}
+
+std::span<const std::int64_t> id_span(const std::int64_t* ids, std::int64_t count) {
+  return {ids, static_cast<std::size_t>(count)};
+}
+
+// The shared body of add: sequential ids when `ids` is NULL.
+template <class Index, class View>
+void add_rows(Index& index, View rows, const std::int64_t* ids) {
+  if (ids == nullptr) {
+    index.add(rows);
+  } else {
+    index.add(rows, id_span(ids, rows.rows()));
+  }
+}
+
+template <class Handle>
+xmr_status_t remove_ids(Handle* handle, const std::int64_t* ids, std::int64_t num_ids) {
+  return c_call([&] {
+    auto& h = deref(handle, "index");
+    require_rows(ids, "ids", num_ids, "num_ids");
+    h.index.remove(id_span(ids, num_ids));
+  });
+}
+
+// An accessor: `*out = get(index)`.
+template <class Handle, class Get>
+xmr_status_t get_value(const Handle* handle, std::int64_t* out, const char* out_name, Get get) {
+  return c_call([&] {
+    const auto& h = deref(handle, "index");
+    require(out, out_name);
+    *out = get(h.index);
+  });
+}
+
+const auto kSize = [](const auto& index) { return index.size(); };
+
+template <class Handle>
+xmr_status_t save_index(const Handle* handle, const char* path) {
+  return c_call([&] {
+    const auto& h = deref(handle, "index");
+    require(path, "path");
+    h.index.save(path);
+  });
+}
+
+template <class Handle, class Index = decltype(Handle::index)>
+xmr_status_t load_index(const char* path, xmr_load_mode_t mode, int verify, xmr_device_t device, Handle** out_index) {
+  return c_call([&] {
+    require(path, "path");
+    require(out_index, "out_index");
+    *out_index = new Handle{Index::load(path, load_options(mode, verify, device))};
+  });
+}
+
+// The outputs of a search: [num_queries x k] each, required when there is a query.
+void require_results(const void* out_ids, const void* out_values, const char* values_name, std::int64_t num_queries) {
+  XMR_EXPECTS(out_ids != nullptr || num_queries == 0, "out_ids (= null) with num_queries (= ", num_queries, ") > 0");
+  XMR_EXPECTS(out_values != nullptr || num_queries == 0, values_name, " (= null) with num_queries (= ", num_queries,
+              ") > 0");
+}
+
+// The row arguments of a metric, named as the C caller wrote them.
+void require_labelled_rows(const void* queries, const char* queries_name, std::int64_t num_queries,
+                           const void* database, const char* database_name, std::int64_t num_db,
+                           const std::uint8_t* query_labels, const std::uint8_t* db_labels) {
+  require_rows(queries, queries_name, num_queries, "num_queries");
+  require_rows(database, database_name, num_db, "num_db");
+  require_rows(query_labels, "query_labels", num_queries, "num_queries");
+  require_rows(db_labels, "db_labels", num_db, "num_db");
+}
+
+xmr::eval::MapOptions map_options(xmr_map_variant_t variant, std::int64_t k, xmr_tie_policy_t ties,
+                                  xmr_device_t device) {
+  return xmr::eval::MapOptions{.variant = static_cast<xmr::eval::MapVariant>(variant),
+                               .k = k,
+                               .ties = static_cast<xmr::eval::TiePolicy>(ties),
+                               .device = device_option(device).value_or(xmr::Device::Auto)};
+}
+
+void write_map(const xmr::eval::MapResult& result, double* out_map, double* out_per_query_ap) {
+  *out_map = result.map;
+  if (out_per_query_ap != nullptr) std::copy(result.per_query_ap.begin(), result.per_query_ap.end(), out_per_query_ap);
+}
+
+xmr::MatrixView<const std::uint8_t> byte_rows(const std::uint8_t* data, std::int64_t rows, std::int64_t cols) {
+  return {data, rows, cols};
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* xmr_last_error(void) {
+  return t_last_error.c_str();
+}
+
+const char* xmr_status_string(xmr_status_t status) {
+  if (status < XMR_OK || status > XMR_ERR_CALLBACK) return "Unknown";
+  return xmr::to_string(static_cast<xmr::ErrorCode>(status));
+}
+
+const char* xmr_version(void) {
+  return xmr::version();
+}
+
+int xmr_gpu_count(void) {
+  return xmr::gpu_count();
+}
+
+xmr_status_t xmr_device_summary(char* buffer, size_t capacity, size_t* out_length) {
+  return c_call([&] {
+    require(out_length, "out_length");
+    XMR_EXPECTS(buffer != nullptr || capacity == 0, "buffer (= null) with capacity (= ", capacity, ") > 0");
+    const std::string summary = xmr::device_summary();
+    if (capacity > 0) {
+      const std::size_t n = std::min(capacity - 1, summary.size());
+      std::memcpy(buffer, summary.data(), n);
+      buffer[n] = '\0';
+    }
+    *out_length = summary.size();
+  });
+}
+
+// ---- dense index -------------------------------------------------------------------------------
+
+xmr_status_t xmr_dense_index_create(int64_t dim, xmr_metric_t metric, xmr_dtype_t storage, xmr_device_t device,
+                                    xmr_dense_index_t** out_index) {
+  return c_call([&] {
+    require(out_index, "out_index");
+    *out_index = new xmr_dense_index{xmr::DenseIndex({.dim = dim,
+                                                      .metric = static_cast<xmr::Metric>(metric),
+                                                      .storage = static_cast<xmr::DType>(storage),
+                                                      .device = static_cast<xmr::Device>(device)})};
+  });
+}
+
+void xmr_dense_index_free(xmr_dense_index_t* index) {
+  delete index;  // ~DenseIndex does not throw
+}
+
+xmr_status_t xmr_dense_index_add(xmr_dense_index_t* index, const void* vectors, xmr_dtype_t dtype, int64_t num_vectors,
+                                 const int64_t* ids) {
+  return c_call([&] {
+    auto& h = deref(index, "index");
+    require_rows(vectors, "vectors", num_vectors, "num_vectors");
+    with_rows(vectors, dtype, num_vectors, h.index.dim(), [&](auto rows) { add_rows(h.index, rows, ids); });
+  });
+}
+
+xmr_status_t xmr_dense_index_remove(xmr_dense_index_t* index, const int64_t* ids, int64_t num_ids) {
+  return remove_ids(index, ids, num_ids);
+}
+
+xmr_status_t xmr_dense_index_size(const xmr_dense_index_t* index, int64_t* out_size) {
+  return get_value(index, out_size, "out_size", kSize);
+}
+
+xmr_status_t xmr_dense_index_dim(const xmr_dense_index_t* index, int64_t* out_dim) {
+  return get_value(index, out_dim, "out_dim", [](const xmr::DenseIndex& i) { return i.dim(); });
+}
+
+xmr_status_t xmr_dense_index_search(const xmr_dense_index_t* index, const void* queries, xmr_dtype_t dtype,
+                                    int64_t num_queries, int64_t k, xmr_device_t device, int64_t* out_ids,
+                                    float* out_scores) {
+  return c_call([&] {
+    const auto& h = deref(index, "index");
+    require_rows(queries, "queries", num_queries, "num_queries");
+    require_results(out_ids, out_scores, "out_scores", num_queries);
+    with_rows(queries, dtype, num_queries, h.index.dim(), [&](auto rows) {
+      (void)h.index.search_into(rows, k, xmr::MatrixView<std::int64_t>(out_ids, num_queries, k),
+                                xmr::MatrixView<float>(out_scores, num_queries, k), search_options(device));
+    });
+  });
+}
+
+xmr_status_t xmr_dense_index_save(const xmr_dense_index_t* index, const char* path) {
+  return save_index(index, path);
+}
+
+xmr_status_t xmr_dense_index_load(const char* path, xmr_load_mode_t mode, int verify, xmr_device_t device,
+                                  xmr_dense_index_t** out_index) {
+  return load_index(path, mode, verify, device, out_index);
+}
+
+// ---- binary index ------------------------------------------------------------------------------
+
+xmr_status_t xmr_binary_index_create(int64_t bits, xmr_device_t device, xmr_binary_index_t** out_index) {
+  return c_call([&] {
+    require(out_index, "out_index");
+    *out_index = new xmr_binary_index{xmr::BinaryIndex({.bits = bits, .device = static_cast<xmr::Device>(device)})};
+  });
+}
+
+void xmr_binary_index_free(xmr_binary_index_t* index) {
+  delete index;
+}
+
+xmr_status_t xmr_binary_index_add(xmr_binary_index_t* index, const uint8_t* codes, int64_t num_codes,
+                                  const int64_t* ids) {
+  return c_call([&] {
+    auto& h = deref(index, "index");
+    require_rows(codes, "codes", num_codes, "num_codes");
+    add_rows(h.index, byte_rows(codes, num_codes, h.index.code_bytes()), ids);
+  });
+}
+
+xmr_status_t xmr_binary_index_remove(xmr_binary_index_t* index, const int64_t* ids, int64_t num_ids) {
+  return remove_ids(index, ids, num_ids);
+}
+
+xmr_status_t xmr_binary_index_size(const xmr_binary_index_t* index, int64_t* out_size) {
+  return get_value(index, out_size, "out_size", kSize);
+}
+
+xmr_status_t xmr_binary_index_bits(const xmr_binary_index_t* index, int64_t* out_bits) {
+  return get_value(index, out_bits, "out_bits", [](const xmr::BinaryIndex& i) { return i.bits(); });
+}
+
+xmr_status_t xmr_binary_index_search(const xmr_binary_index_t* index, const uint8_t* queries, int64_t num_queries,
+                                     int64_t k, xmr_device_t device, int64_t* out_ids, int32_t* out_distances) {
+  return c_call([&] {
+    const auto& h = deref(index, "index");
+    require_rows(queries, "queries", num_queries, "num_queries");
+    require_results(out_ids, out_distances, "out_distances", num_queries);
+    (void)h.index.search_into(byte_rows(queries, num_queries, h.index.code_bytes()), k,
+                              xmr::MatrixView<std::int64_t>(out_ids, num_queries, k),
+                              xmr::MatrixView<std::int32_t>(out_distances, num_queries, k), search_options(device));
+  });
+}
+
+xmr_status_t xmr_binary_index_save(const xmr_binary_index_t* index, const char* path) {
+  return save_index(index, path);
+}
+
+xmr_status_t xmr_binary_index_load(const char* path, xmr_load_mode_t mode, int verify, xmr_device_t device,
+                                   xmr_binary_index_t** out_index) {
+  return load_index(path, mode, verify, device, out_index);
+}
+
+// ---- metrics -----------------------------------------------------------------------------------
+
+xmr_status_t xmr_map_hamming(const uint8_t* query_codes, int64_t num_queries, const uint8_t* db_codes, int64_t num_db,
+                             int64_t code_bytes, const uint8_t* query_labels, const uint8_t* db_labels,
+                             int64_t num_classes, xmr_map_variant_t variant, int64_t k, xmr_tie_policy_t ties,
+                             xmr_device_t device, double* out_map, double* out_per_query_ap) {
+  return c_call([&] {
+    require(out_map, "out_map");
+    require_labelled_rows(query_codes, "query_codes", num_queries, db_codes, "db_codes", num_db, query_labels,
+                          db_labels);
+    write_map(
+        xmr::eval::map_hamming(byte_rows(query_codes, num_queries, code_bytes), byte_rows(db_codes, num_db, code_bytes),
+                               byte_rows(query_labels, num_queries, num_classes),
+                               byte_rows(db_labels, num_db, num_classes), map_options(variant, k, ties, device)),
+        out_map, out_per_query_ap);
+  });
+}
+
+xmr_status_t xmr_map_dense(const float* queries, int64_t num_queries, const float* database, int64_t num_db,
+                           int64_t dim, xmr_metric_t metric, const uint8_t* query_labels, const uint8_t* db_labels,
+                           int64_t num_classes, xmr_map_variant_t variant, int64_t k, xmr_tie_policy_t ties,
+                           xmr_device_t device, double* out_map, double* out_per_query_ap) {
+  return c_call([&] {
+    require(out_map, "out_map");
+    require_labelled_rows(queries, "queries", num_queries, database, "database", num_db, query_labels, db_labels);
+    write_map(xmr::eval::map_dense(xmr::MatrixView<const float>(queries, num_queries, dim),
+                                   xmr::MatrixView<const float>(database, num_db, dim),
+                                   static_cast<xmr::Metric>(metric), byte_rows(query_labels, num_queries, num_classes),
+                                   byte_rows(db_labels, num_db, num_classes), map_options(variant, k, ties, device)),
+              out_map, out_per_query_ap);
+  });
+}
+
+xmr_status_t xmr_recall_at_k(const float* images, int64_t num_images, const float* texts, int64_t num_texts,
+                             int64_t dim, int64_t captions_per_image, xmr_retrieval_recall_t* out) {
+  return c_call([&] {
+    require(out, "out");
+    require_rows(images, "images", num_images, "num_images");
+    require_rows(texts, "texts", num_texts, "num_texts");
+    const xmr::eval::RetrievalRecall r =
+        xmr::eval::recall_at_k(xmr::MatrixView<const float>(images, num_images, dim),
+                               xmr::MatrixView<const float>(texts, num_texts, dim), captions_per_image);
+    *out = xmr_retrieval_recall_t{r.i2t_r1,  r.i2t_r5,   r.i2t_r10,  r.t2i_r1, r.t2i_r5,
+                                  r.t2i_r10, r.i2t_mean, r.t2i_mean, r.r_mean};
+  });
+}
+
+}  // extern "C"
