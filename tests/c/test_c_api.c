@@ -1,0 +1,857 @@
+/* The C ABI (xmr/xmr_c.h) from plain C11: every entry point, every error path we can provoke,
+ * and results compared with brute force computed here (inner product and Hamming on small
+ * integer data, so scores are exact and the tie rule (ascending id) is checked too). Runs under
+ * ASan with leak detection in CI: every handle made here is freed. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xmr/xmr_c.h"
+
+static int g_failures = 0;
+static const uint64_t kSeed = 20261126u;
+
+#define CHECK(cond)                                                                                           \
+  do {                                                                                                        \
+    if (!(cond)) {                                                                                            \
+      ++g_failures;                                                                                           \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed (seed %llu); last error: \"%s\"\n", __FILE__, __LINE__, #cond, \
+              (unsigned long long)kSeed, xmr_last_error());                                                   \
+    }                                                                                                         \
+  } while (0)
+
+/* The call returns `status` and, on an error, the last error contains `text` (the argument and
+ * its value). */
+#define EXPECT_STATUS(call, status, text)                                                                         \
+  do {                                                                                                            \
+    const xmr_status_t got_ = (call);                                                                             \
+    if (got_ != (status) || strstr(xmr_last_error(), (text)) == NULL) {                                           \
+      ++g_failures;                                                                                               \
+      fprintf(stderr, "%s:%d: %s returned %s, expected %s with \"%s\"; last error: \"%s\"\n", __FILE__, __LINE__, \
+              #call, xmr_status_string(got_), xmr_status_string(status), (text), xmr_last_error());               \
+    }                                                                                                             \
+  } while (0)
+
+#define EXPECT_OK(call) EXPECT_STATUS(call, XMR_OK, "")
+#define EXPECT_INVALID(call, text) EXPECT_STATUS(call, XMR_ERR_INVALID_ARGUMENT, text)
+
+/* ---- data and brute force ------------------------------------------------------------------- */
+
+static uint64_t g_rng = kSeed;
+static uint32_t next_u32(void) {
+  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(g_rng >> 33);
+}
+/* Integers in [-3, 3]: inner products are exact in float, and ties are frequent. */
+static void fill_small_ints(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = (float)((int)(next_u32() % 7u) - 3);
+}
+static void fill_uniform(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = (float)(next_u32() % 20001u) / 10000.0f - 1.0f;
+}
+static void fill_bytes(uint8_t* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = (uint8_t)next_u32();
+}
+/* The binary16 bits of an integer in [-3, 3]. */
+static uint16_t small_int_to_half(float v) {
+  static const uint16_t magnitude[4] = {0x0000, 0x3C00, 0x4000, 0x4200};
+  const int m = (int)fabsf(v);
+  return (uint16_t)(magnitude[m] | (v < 0 ? 0x8000 : 0));
+}
+
+static double dot(const float* a, const float* b, int64_t d) {
+  double s = 0;
+  for (int64_t i = 0; i < d; ++i) s += (double)a[i] * (double)b[i];
+  return s;
+}
+static int hamming(const uint8_t* a, const uint8_t* b, int64_t bytes) {
+  int s = 0;
+  for (int64_t i = 0; i < bytes; ++i) {
+    for (unsigned x = (unsigned)(a[i] ^ b[i]); x != 0; x &= x - 1) ++s;
+  }
+  return s;
+}
+
+/* Indices 0..n-1 ordered by ascending key, ties by ascending index (insertion sort: stable). */
+static void rank_by_key(const double* key, int64_t n, int64_t* order) {
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t j = i;
+    while (j > 0 && key[order[j - 1]] > key[i]) {
+      order[j] = order[j - 1];
+      --j;
+    }
+    order[j] = i;
+  }
+}
+
+/* The expected k-NN of one query from per-item keys (ascending is better), item ids `ids`
+ * (ascending, as xmr stores them) and `alive` flags: [k] ids and keys, padded with -1. */
+static void expected_topk(const double* key, const int64_t* ids, const int* alive, int64_t n, int64_t k,
+                          int64_t* out_ids, double* out_keys) {
+  int64_t* order = malloc((size_t)n * sizeof *order);
+  rank_by_key(key, n, order);
+  int64_t j = 0;
+  for (int64_t r = 0; r < n && j < k; ++r) {
+    if (!alive[order[r]]) continue;
+    out_ids[j] = ids[order[r]];
+    out_keys[j] = key[order[r]];
+    ++j;
+  }
+  for (; j < k; ++j) out_ids[j] = -1;
+  free(order);
+}
+
+/* ---- core ------------------------------------------------------------------------------------ */
+
+static void test_core(void) {
+  CHECK(strcmp(xmr_last_error(), "") == 0);
+  CHECK(strlen(xmr_version()) >= 5);
+  CHECK(strcmp(xmr_status_string(XMR_OK), "Ok") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_INVALID_ARGUMENT), "InvalidArgument") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_OUT_OF_MEMORY), "OutOfMemory") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_IO), "Io") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_CORRUPT_DATA), "CorruptData") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_DEVICE), "Device") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_UNAVAILABLE), "Unavailable") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_INTERNAL), "Internal") == 0);
+  CHECK(strcmp(xmr_status_string(XMR_ERR_CALLBACK), "Callback") == 0);
+  CHECK(strcmp(xmr_status_string((xmr_status_t)99), "Unknown") == 0);
+  CHECK(strcmp(xmr_status_string((xmr_status_t)-1), "Unknown") == 0);
+  CHECK(xmr_gpu_count() >= 0);
+
+  size_t length = 0;
+  EXPECT_OK(xmr_device_summary(NULL, 0, &length));
+  CHECK(length > 3);
+  char* full = malloc(length + 1);
+  size_t again = 0;
+  EXPECT_OK(xmr_device_summary(full, length + 1, &again));
+  CHECK(again == length && strlen(full) == length && strncmp(full, "CPU", 3) == 0);
+  char small[4];
+  EXPECT_OK(xmr_device_summary(small, sizeof small, &again));
+  CHECK(again == length && strlen(small) == 3 && strncmp(small, full, 3) == 0);
+  free(full);
+  EXPECT_INVALID(xmr_device_summary(small, sizeof small, NULL), "out_length (= null)");
+  EXPECT_INVALID(xmr_device_summary(NULL, 10, &length), "buffer (= null) with capacity (= 10)");
+  /* A success clears the message. */
+  EXPECT_OK(xmr_device_summary(NULL, 0, &length));
+  CHECK(strcmp(xmr_last_error(), "") == 0);
+}
+
+/* The last error is per thread: a failure on another thread leaves this thread's message. */
+static void* fail_on_another_thread(void* arg) {
+  char* seen = arg;
+  int ok = strcmp(xmr_last_error(), "") == 0;
+  xmr_binary_index_t* index = NULL;
+  ok = ok && xmr_binary_index_create(12, XMR_DEVICE_CPU, &index) == XMR_ERR_INVALID_ARGUMENT && index == NULL;
+  snprintf(seen, 256, "%s%s", ok ? "" : "BAD ", xmr_last_error());
+  return NULL;
+}
+
+static void test_last_error_per_thread(void) {
+  xmr_dense_index_t* index = NULL;
+  EXPECT_INVALID(xmr_dense_index_create(0, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index), "dim (= 0)");
+  CHECK(index == NULL);
+  char seen[256] = {0};
+  pthread_t thread;
+  CHECK(pthread_create(&thread, NULL, fail_on_another_thread, seen) == 0);
+  CHECK(pthread_join(thread, NULL) == 0);
+  CHECK(strncmp(seen, "BAD", 3) != 0 && strstr(seen, "bits (= 12)") != NULL);
+  CHECK(strstr(xmr_last_error(), "dim (= 0)") != NULL);
+}
+
+/* ---- dense index ----------------------------------------------------------------------------- */
+
+enum { kDim = 8, kBase = 40, kQueries = 6 };
+
+/* Searches `index` with [kQueries x kDim] `queries` and compares with the brute-force inner
+ * product over `base` (rows with ids `ids`, only the `alive` ones): exact ids and scores. */
+static void check_dense_ip(const xmr_dense_index_t* index, const float* queries, const float* base, const int64_t* ids,
+                           const int* alive, int64_t n, int64_t k, xmr_dtype_t query_dtype) {
+  int64_t* got_ids = malloc((size_t)(kQueries * k) * sizeof *got_ids);
+  float* got_scores = malloc((size_t)(kQueries * k) * sizeof *got_scores);
+  int64_t* want_ids = malloc((size_t)k * sizeof *want_ids);
+  double* want_keys = malloc((size_t)k * sizeof *want_keys);
+  double key[kBase];
+  uint16_t half_queries[kQueries * kDim];
+  for (int i = 0; i < kQueries * kDim; ++i) half_queries[i] = small_int_to_half(queries[i]);
+  const void* q = query_dtype == XMR_DTYPE_F16 ? (const void*)half_queries : (const void*)queries;
+  EXPECT_OK(xmr_dense_index_search(index, q, query_dtype, kQueries, k, XMR_DEVICE_DEFAULT, got_ids, got_scores));
+  for (int64_t qi = 0; qi < kQueries; ++qi) {
+    for (int64_t i = 0; i < n; ++i) key[i] = -dot(queries + qi * kDim, base + i * kDim, kDim);
+    expected_topk(key, ids, alive, n, k, want_ids, want_keys);
+    for (int64_t j = 0; j < k; ++j) {
+      CHECK(got_ids[qi * k + j] == want_ids[j]);
+      if (want_ids[j] >= 0) {
+        CHECK(got_scores[qi * k + j] == (float)-want_keys[j]);
+      } else {
+        CHECK(isinf(got_scores[qi * k + j]) && got_scores[qi * k + j] < 0);
+      }
+    }
+  }
+  free(got_ids);
+  free(got_scores);
+  free(want_ids);
+  free(want_keys);
+}
+
+static int64_t dense_size(const xmr_dense_index_t* index) {
+  int64_t size = -1;
+  EXPECT_OK(xmr_dense_index_size(index, &size));
+  return size;
+}
+
+static void test_dense_results(void) {
+  float base[kBase * kDim], queries[kQueries * kDim];
+  fill_small_ints(base, kBase * kDim);
+  fill_small_ints(queries, kQueries * kDim);
+  int64_t seq_ids[kBase], given_ids[kBase];
+  int alive[kBase];
+  for (int i = 0; i < kBase; ++i) {
+    seq_ids[i] = i;
+    alive[i] = 1;
+  }
+
+  /* fp32 storage, sequential ids, fp32 and fp16 queries (exact for small integers). */
+  xmr_dense_index_t* index = NULL;
+  EXPECT_OK(xmr_dense_index_create(kDim, XMR_METRIC_INNER_PRODUCT, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index));
+  EXPECT_OK(xmr_dense_index_add(index, base, XMR_DTYPE_F32, kBase / 2, NULL));
+  EXPECT_OK(xmr_dense_index_add(index, base + (kBase / 2) * kDim, XMR_DTYPE_F32, kBase / 2, NULL));
+  EXPECT_OK(xmr_dense_index_add(index, NULL, XMR_DTYPE_F32, 0, NULL));
+  int64_t dim = 0;
+  EXPECT_OK(xmr_dense_index_dim(index, &dim));
+  CHECK(dim == kDim && dense_size(index) == kBase);
+  check_dense_ip(index, queries, base, seq_ids, alive, kBase, 10, XMR_DTYPE_F32);
+  check_dense_ip(index, queries, base, seq_ids, alive, kBase, 10, XMR_DTYPE_F16);
+  check_dense_ip(index, queries, base, seq_ids, alive, kBase, kBase + 3, XMR_DTYPE_F32); /* padding */
+  /* No queries: nothing written, the outputs may be NULL. */
+  EXPECT_OK(xmr_dense_index_search(index, NULL, XMR_DTYPE_F32, 0, 5, XMR_DEVICE_CPU, NULL, NULL));
+
+  /* Remove, then the removed ids never come back; removing nothing is fine. */
+  const int64_t removed[3] = {7, 0, 31};
+  EXPECT_OK(xmr_dense_index_remove(index, removed, 3));
+  EXPECT_OK(xmr_dense_index_remove(index, NULL, 0));
+  for (int i = 0; i < 3; ++i) alive[removed[i]] = 0;
+  CHECK(dense_size(index) == kBase - 3);
+  check_dense_ip(index, queries, base, seq_ids, alive, kBase, 12, XMR_DTYPE_F32);
+  xmr_dense_index_free(index);
+  for (int i = 0; i < 3; ++i) alive[removed[i]] = 1;
+
+  /* fp16 storage with caller ids given in descending order: xmr keeps ids ascending, so ties go
+   * to the smaller id, i.e. the later row. Brute force sees the rows in ascending id order. */
+  float reversed[kBase * kDim];
+  for (int i = 0; i < kBase; ++i) {
+    given_ids[i] = 1000 + 3 * (kBase - 1 - i);
+    memcpy(reversed + (kBase - 1 - i) * kDim, base + i * kDim, sizeof(float) * kDim);
+  }
+  uint16_t half_base[kBase * kDim];
+  for (int i = 0; i < kBase * kDim; ++i) half_base[i] = small_int_to_half(base[i]);
+  int64_t ascending_ids[kBase];
+  for (int i = 0; i < kBase; ++i) ascending_ids[i] = 1000 + 3 * i;
+  EXPECT_OK(xmr_dense_index_create(kDim, XMR_METRIC_INNER_PRODUCT, XMR_DTYPE_F16, XMR_DEVICE_AUTO, &index));
+  EXPECT_OK(xmr_dense_index_add(index, half_base, XMR_DTYPE_F16, kBase, given_ids));
+  check_dense_ip(index, queries, reversed, ascending_ids, alive, kBase, 9, XMR_DTYPE_F32);
+  xmr_dense_index_free(index);
+  xmr_dense_index_free(NULL);
+}
+
+/* A cosine fp32 index over `n` random rows of `base`; random `queries` too. */
+static xmr_dense_index_t* cosine_index(float* base, int64_t n, float* queries) {
+  fill_uniform(base, n * kDim);
+  fill_uniform(queries, kQueries * kDim);
+  xmr_dense_index_t* index = NULL;
+  EXPECT_OK(xmr_dense_index_create(kDim, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index));
+  EXPECT_OK(xmr_dense_index_add(index, base, XMR_DTYPE_F32, n, NULL));
+  return index;
+}
+
+/* Cosine: scores within float rounding of the double brute force; ids equal where apart. */
+static void test_dense_cosine(void) {
+  enum { n = 50, k = 7 };
+  float base[n * kDim], queries[kQueries * kDim];
+  xmr_dense_index_t* index = cosine_index(base, n, queries);
+  int64_t got_ids[kQueries * k], ids[n], want_ids[k];
+  float got_scores[kQueries * k];
+  double key[n], want_keys[k];
+  int alive[n];
+  for (int i = 0; i < n; ++i) {
+    ids[i] = i;
+    alive[i] = 1;
+  }
+  EXPECT_OK(xmr_dense_index_search(index, queries, XMR_DTYPE_F32, kQueries, k, XMR_DEVICE_CPU, got_ids, got_scores));
+  for (int q = 0; q < kQueries; ++q) {
+    const double qn = sqrt(dot(queries + q * kDim, queries + q * kDim, kDim));
+    for (int i = 0; i < n; ++i) {
+      key[i] =
+          -dot(queries + q * kDim, base + i * kDim, kDim) / (qn * sqrt(dot(base + i * kDim, base + i * kDim, kDim)));
+    }
+    expected_topk(key, ids, alive, n, k, want_ids, want_keys);
+    for (int j = 0; j < k; ++j) {
+      CHECK(fabs(got_scores[q * k + j] + want_keys[j]) < 1e-5);
+      const int apart =
+          (j == 0 || want_keys[j] - want_keys[j - 1] > 1e-4) && (j == k - 1 || want_keys[j + 1] - want_keys[j] > 1e-4);
+      CHECK(!apart || got_ids[q * k + j] == want_ids[j]);
+    }
+  }
+  xmr_dense_index_free(index);
+}
+
+/* A search's ids and scores, for before/after comparisons. */
+typedef struct {
+  int64_t ids[kQueries * 5];
+  float scores[kQueries * 5];
+} dense_snapshot;
+
+static dense_snapshot dense_snap(const xmr_dense_index_t* index, const float* queries) {
+  dense_snapshot s;
+  memset(&s, 0, sizeof s);
+  EXPECT_OK(xmr_dense_index_search(index, queries, XMR_DTYPE_F32, kQueries, 5, XMR_DEVICE_CPU, s.ids, s.scores));
+  return s;
+}
+
+static void test_dense_errors(void) {
+  xmr_dense_index_t* index = NULL;
+  EXPECT_INVALID(xmr_dense_index_create(0, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index), "dim (= 0)");
+  EXPECT_INVALID(xmr_dense_index_create(-4, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index), "dim (= -4)");
+  EXPECT_INVALID(xmr_dense_index_create(kDim, (xmr_metric_t)9, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index), "metric (= 9)");
+  EXPECT_INVALID(xmr_dense_index_create(kDim, XMR_METRIC_COSINE, (xmr_dtype_t)5, XMR_DEVICE_CPU, &index),
+                 "storage (= 5)");
+  EXPECT_INVALID(xmr_dense_index_create(kDim, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_DEFAULT, &index),
+                 "device (= -1)");
+  EXPECT_INVALID(xmr_dense_index_create(kDim, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_CPU, NULL),
+                 "out_index (= null)");
+  CHECK(index == NULL);
+
+  float base[kBase * kDim], queries[kQueries * kDim], bad[2 * kDim];
+  fill_uniform(base, kBase * kDim);
+  fill_uniform(queries, kQueries * kDim);
+  int64_t ids[kQueries * 5];
+  float scores[kQueries * 5];
+  EXPECT_OK(xmr_dense_index_create(kDim, XMR_METRIC_COSINE, XMR_DTYPE_F32, XMR_DEVICE_CPU, &index));
+  /* Searching an empty index is an error. */
+  EXPECT_INVALID(xmr_dense_index_search(index, queries, XMR_DTYPE_F32, kQueries, 5, XMR_DEVICE_CPU, ids, scores),
+                 "empty");
+  EXPECT_OK(xmr_dense_index_add(index, base, XMR_DTYPE_F32, kBase, NULL));
+  const dense_snapshot before = dense_snap(index, queries);
+
+  /* add */
+  EXPECT_INVALID(xmr_dense_index_add(NULL, base, XMR_DTYPE_F32, 1, NULL), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_add(index, NULL, XMR_DTYPE_F32, 2, NULL), "vectors (= null) with num_vectors (= 2)");
+  EXPECT_INVALID(xmr_dense_index_add(index, base, XMR_DTYPE_F32, -1, NULL), "num_vectors (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_dense_index_add(index, base, (xmr_dtype_t)7, 1, NULL), "dtype (= 7)");
+  memcpy(bad, base, sizeof bad);
+  bad[kDim + 1] = NAN;
+  EXPECT_INVALID(xmr_dense_index_add(index, bad, XMR_DTYPE_F32, 2, NULL), "vectors[1][1] (= nan) is not finite");
+  bad[kDim + 1] = 1.0f / 0.0f;
+  EXPECT_INVALID(xmr_dense_index_add(index, bad, XMR_DTYPE_F32, 2, NULL), "(= inf) is not finite");
+  memset(bad, 0, sizeof bad);
+  bad[0] = 1.0f;
+  EXPECT_INVALID(xmr_dense_index_add(index, bad, XMR_DTYPE_F32, 2, NULL), "vectors[1] has zero norm");
+  const int64_t bad_ids[2] = {500, -3}, dup_ids[2] = {600, 600}, stored_ids[2] = {600, 5};
+  EXPECT_INVALID(xmr_dense_index_add(index, base, XMR_DTYPE_F32, 2, bad_ids), "ids[1] (= -3)");
+  EXPECT_INVALID(xmr_dense_index_add(index, base, XMR_DTYPE_F32, 2, dup_ids), "ids[1] (= 600) repeats ids[0]");
+  EXPECT_INVALID(xmr_dense_index_add(index, base, XMR_DTYPE_F32, 2, stored_ids), "ids[1] (= 5) is already in");
+
+  /* remove */
+  const int64_t unknown[2] = {3, 4000}, repeated[2] = {3, 3};
+  EXPECT_INVALID(xmr_dense_index_remove(NULL, unknown, 1), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_remove(index, unknown, 2), "ids[1] (= 4000) is not in the index");
+  EXPECT_INVALID(xmr_dense_index_remove(index, repeated, 2), "ids[1] (= 3) repeats ids[0]");
+  EXPECT_INVALID(xmr_dense_index_remove(index, NULL, 1), "ids (= null) with num_ids (= 1)");
+  EXPECT_INVALID(xmr_dense_index_remove(index, unknown, -2), "num_ids (= -2) must be >= 0");
+
+  /* search */
+  const xmr_dense_index_t* cindex = index;
+  EXPECT_INVALID(xmr_dense_index_search(NULL, queries, XMR_DTYPE_F32, 1, 5, XMR_DEVICE_CPU, ids, scores),
+                 "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, 1, 0, XMR_DEVICE_CPU, ids, scores), "k (= 0)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, 1, -5, XMR_DEVICE_CPU, ids, scores),
+                 "k (= -5)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, NULL, XMR_DTYPE_F32, 2, 5, XMR_DEVICE_CPU, ids, scores),
+                 "queries (= null) with num_queries (= 2)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, -1, 5, XMR_DEVICE_CPU, ids, scores),
+                 "num_queries (= -1)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, 2, 5, XMR_DEVICE_CPU, NULL, scores),
+                 "out_ids (= null) with num_queries (= 2)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, 2, 5, XMR_DEVICE_CPU, ids, NULL),
+                 "out_scores (= null) with num_queries (= 2)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, (xmr_dtype_t)3, 2, 5, XMR_DEVICE_CPU, ids, scores),
+                 "dtype (= 3)");
+  EXPECT_INVALID(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, 2, 5, (xmr_device_t)7, ids, scores),
+                 "device (= 7)");
+  memcpy(bad, queries, sizeof bad);
+  bad[3] = NAN;
+  EXPECT_INVALID(xmr_dense_index_search(cindex, bad, XMR_DTYPE_F32, 2, 5, XMR_DEVICE_CPU, ids, scores),
+                 "queries[0][3] (= nan) is not finite");
+  memset(bad, 0, sizeof bad);
+  bad[0] = 1.0f;
+  EXPECT_INVALID(xmr_dense_index_search(cindex, bad, XMR_DTYPE_F32, 2, 5, XMR_DEVICE_CPU, ids, scores),
+                 "queries[1] has zero norm");
+  if (xmr_gpu_count() == 0) {
+    EXPECT_STATUS(xmr_dense_index_search(cindex, queries, XMR_DTYPE_F32, 2, 5, XMR_DEVICE_GPU, ids, scores),
+                  XMR_ERR_UNAVAILABLE, "device (= gpu) requested");
+  }
+
+  /* accessors */
+  int64_t value = 0;
+  EXPECT_INVALID(xmr_dense_index_size(NULL, &value), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_size(cindex, NULL), "out_size (= null)");
+  EXPECT_INVALID(xmr_dense_index_dim(NULL, &value), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_dim(cindex, NULL), "out_dim (= null)");
+
+  /* After every failure the index answers as before. */
+  const dense_snapshot after = dense_snap(index, queries);
+  CHECK(dense_size(index) == kBase && memcmp(&before, &after, sizeof before) == 0);
+  xmr_dense_index_free(index);
+}
+
+/* ---- binary index ---------------------------------------------------------------------------- */
+
+enum { kBits = 64, kCodeBytes = kBits / 8, kCodes = 60 };
+
+static void check_binary(const xmr_binary_index_t* index, const uint8_t* queries, const uint8_t* codes,
+                         const int64_t* ids, const int* alive, int64_t n, int64_t k) {
+  int64_t* got_ids = malloc((size_t)(kQueries * k) * sizeof *got_ids);
+  int32_t* got = malloc((size_t)(kQueries * k) * sizeof *got);
+  int64_t* want_ids = malloc((size_t)k * sizeof *want_ids);
+  double* want = malloc((size_t)k * sizeof *want);
+  double key[kCodes];
+  EXPECT_OK(xmr_binary_index_search(index, queries, kQueries, k, XMR_DEVICE_DEFAULT, got_ids, got));
+  for (int64_t q = 0; q < kQueries; ++q) {
+    for (int64_t i = 0; i < n; ++i) key[i] = hamming(queries + q * kCodeBytes, codes + i * kCodeBytes, kCodeBytes);
+    expected_topk(key, ids, alive, n, k, want_ids, want);
+    for (int64_t j = 0; j < k; ++j) {
+      CHECK(got_ids[q * k + j] == want_ids[j]);
+      CHECK(got[q * k + j] == (want_ids[j] >= 0 ? (int32_t)want[j] : XMR_EMPTY_DISTANCE));
+    }
+  }
+  free(got_ids);
+  free(got);
+  free(want_ids);
+  free(want);
+}
+
+static void make_codes(uint8_t* codes, uint8_t* queries) {
+  fill_bytes(codes, kCodes * kCodeBytes);
+  fill_bytes(queries, kQueries * kCodeBytes);
+  /* Duplicated codes make equal distances: the tie rule is checked. */
+  for (int i = 0; i < kCodes; i += 4) memcpy(codes + (i + 1) * kCodeBytes, codes + i * kCodeBytes, kCodeBytes);
+}
+
+static void test_binary_results(void) {
+  uint8_t codes[kCodes * kCodeBytes], queries[kQueries * kCodeBytes];
+  make_codes(codes, queries);
+  int64_t ids[kCodes];
+  int alive[kCodes];
+  for (int i = 0; i < kCodes; ++i) {
+    ids[i] = 10 + 2 * i;
+    alive[i] = 1;
+  }
+  xmr_binary_index_t* index = NULL;
+  EXPECT_OK(xmr_binary_index_create(kBits, XMR_DEVICE_CPU, &index));
+  EXPECT_OK(xmr_binary_index_add(index, codes, kCodes, ids));
+  int64_t value = 0;
+  EXPECT_OK(xmr_binary_index_bits(index, &value));
+  CHECK(value == kBits);
+  EXPECT_OK(xmr_binary_index_size(index, &value));
+  CHECK(value == kCodes);
+  check_binary(index, queries, codes, ids, alive, kCodes, 8);
+  check_binary(index, queries, codes, ids, alive, kCodes, kCodes + 2);
+  EXPECT_OK(xmr_binary_index_search(index, NULL, 0, 3, XMR_DEVICE_CPU, NULL, NULL));
+  const int64_t removed[2] = {10, 12}; /* a duplicated pair */
+  EXPECT_OK(xmr_binary_index_remove(index, removed, 2));
+  alive[0] = alive[1] = 0;
+  check_binary(index, queries, codes, ids, alive, kCodes, 9);
+  xmr_binary_index_free(index);
+
+  /* Sequential ids. */
+  for (int i = 0; i < kCodes; ++i) {
+    ids[i] = i;
+    alive[i] = 1;
+  }
+  EXPECT_OK(xmr_binary_index_create(kBits, XMR_DEVICE_AUTO, &index));
+  EXPECT_OK(xmr_binary_index_add(index, codes, kCodes, NULL));
+  check_binary(index, queries, codes, ids, alive, kCodes, 5);
+  xmr_binary_index_free(index);
+  xmr_binary_index_free(NULL);
+}
+
+static void test_binary_errors(void) {
+  xmr_binary_index_t* index = NULL;
+  EXPECT_INVALID(xmr_binary_index_create(12, XMR_DEVICE_CPU, &index), "bits (= 12)");
+  EXPECT_INVALID(xmr_binary_index_create(0, XMR_DEVICE_CPU, &index), "bits (= 0)");
+  EXPECT_INVALID(xmr_binary_index_create(8192, XMR_DEVICE_CPU, &index), "bits (= 8192)");
+  EXPECT_INVALID(xmr_binary_index_create(kBits, (xmr_device_t)9, &index), "device (= 9)");
+  EXPECT_INVALID(xmr_binary_index_create(kBits, XMR_DEVICE_CPU, NULL), "out_index (= null)");
+  CHECK(index == NULL);
+
+  uint8_t codes[kCodes * kCodeBytes], queries[kQueries * kCodeBytes];
+  make_codes(codes, queries);
+  int64_t ids[kQueries * 4];
+  int32_t dist[kQueries * 4];
+  EXPECT_OK(xmr_binary_index_create(kBits, XMR_DEVICE_CPU, &index));
+  EXPECT_INVALID(xmr_binary_index_search(index, queries, 1, 4, XMR_DEVICE_CPU, ids, dist), "empty");
+  EXPECT_OK(xmr_binary_index_add(index, codes, kCodes, NULL));
+  int64_t before_ids[kQueries * 4];
+  int32_t before_dist[kQueries * 4];
+  EXPECT_OK(xmr_binary_index_search(index, queries, kQueries, 4, XMR_DEVICE_CPU, before_ids, before_dist));
+
+  const int64_t unknown[1] = {999}, repeated[2] = {1, 1}, stored[1] = {2};
+  EXPECT_INVALID(xmr_binary_index_add(NULL, codes, 1, NULL), "index (= null)");
+  EXPECT_INVALID(xmr_binary_index_add(index, NULL, 3, NULL), "codes (= null) with num_codes (= 3)");
+  EXPECT_INVALID(xmr_binary_index_add(index, codes, -2, NULL), "num_codes (= -2)");
+  EXPECT_INVALID(xmr_binary_index_add(index, codes, 1, stored), "ids[0] (= 2) is already in");
+  EXPECT_INVALID(xmr_binary_index_remove(NULL, unknown, 1), "index (= null)");
+  EXPECT_INVALID(xmr_binary_index_remove(index, unknown, 1), "ids[0] (= 999) is not in the index");
+  EXPECT_INVALID(xmr_binary_index_remove(index, repeated, 2), "ids[1] (= 1) repeats ids[0]");
+  EXPECT_INVALID(xmr_binary_index_remove(index, NULL, 4), "ids (= null) with num_ids (= 4)");
+  EXPECT_INVALID(xmr_binary_index_search(NULL, queries, 1, 4, XMR_DEVICE_CPU, ids, dist), "index (= null)");
+  EXPECT_INVALID(xmr_binary_index_search(index, queries, 1, 0, XMR_DEVICE_CPU, ids, dist), "k (= 0)");
+  EXPECT_INVALID(xmr_binary_index_search(index, NULL, 1, 4, XMR_DEVICE_CPU, ids, dist), "queries (= null)");
+  EXPECT_INVALID(xmr_binary_index_search(index, queries, -3, 4, XMR_DEVICE_CPU, ids, dist), "num_queries (= -3)");
+  EXPECT_INVALID(xmr_binary_index_search(index, queries, 1, 4, XMR_DEVICE_CPU, NULL, dist), "out_ids (= null)");
+  EXPECT_INVALID(xmr_binary_index_search(index, queries, 1, 4, XMR_DEVICE_CPU, ids, NULL), "out_distances (= null)");
+  EXPECT_INVALID(xmr_binary_index_search(index, queries, 1, 4, (xmr_device_t)5, ids, dist), "device (= 5)");
+  if (xmr_gpu_count() == 0) {
+    EXPECT_STATUS(xmr_binary_index_search(index, queries, 1, 4, XMR_DEVICE_GPU, ids, dist), XMR_ERR_UNAVAILABLE,
+                  "device (= gpu) requested");
+  }
+  int64_t value = 0;
+  EXPECT_INVALID(xmr_binary_index_size(NULL, &value), "index (= null)");
+  EXPECT_INVALID(xmr_binary_index_size(index, NULL), "out_size (= null)");
+  EXPECT_INVALID(xmr_binary_index_bits(NULL, &value), "index (= null)");
+  EXPECT_INVALID(xmr_binary_index_bits(index, NULL), "out_bits (= null)");
+
+  EXPECT_OK(xmr_binary_index_search(index, queries, kQueries, 4, XMR_DEVICE_CPU, ids, dist));
+  CHECK(memcmp(ids, before_ids, sizeof ids) == 0 && memcmp(dist, before_dist, sizeof dist) == 0);
+  EXPECT_OK(xmr_binary_index_size(index, &value));
+  CHECK(value == kCodes);
+  xmr_binary_index_free(index);
+}
+
+/* ---- files ----------------------------------------------------------------------------------- */
+
+static char g_dir[64];
+static char* path_in_dir(char* buffer, const char* name) {
+  snprintf(buffer, 128, "%s/%s", g_dir, name);
+  return buffer;
+}
+
+/* Writes the first `bytes` bytes of `from` to `to`, flipping the byte at `flip` when >= 0. */
+static void damaged_copy(const char* from, const char* to, long bytes, long flip) {
+  FILE* in = fopen(from, "rb");
+  FILE* out = fopen(to, "wb");
+  CHECK(in != NULL && out != NULL);
+  if (in == NULL || out == NULL) return;
+  for (long i = 0; i < bytes; ++i) {
+    const int c = fgetc(in);
+    if (c == EOF) break;
+    fputc(i == flip ? c ^ 0x10 : c, out);
+  }
+  fclose(in);
+  fclose(out);
+}
+
+static long file_size(const char* path) {
+  FILE* f = fopen(path, "rb");
+  if (f == NULL) return -1;
+  fseek(f, 0, SEEK_END);
+  const long n = ftell(f);
+  fclose(f);
+  return n;
+}
+
+static void test_files(void) {
+  char dense_path[128], binary_path[128], bad_path[128], missing[128], unwritable[128];
+  path_in_dir(dense_path, "dense.xmr");
+  path_in_dir(binary_path, "binary.xmr");
+  path_in_dir(bad_path, "bad.xmr");
+  path_in_dir(missing, "missing.xmr");
+  path_in_dir(unwritable, "no/such/dir/x.xmr");
+
+  float base[kBase * kDim], queries[kQueries * kDim];
+  xmr_dense_index_t* dense = cosine_index(base, kBase, queries);
+  EXPECT_OK(xmr_dense_index_save(dense, dense_path));
+  const dense_snapshot saved = dense_snap(dense, queries);
+  EXPECT_INVALID(xmr_dense_index_save(NULL, dense_path), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_save(dense, NULL), "path (= null)");
+  EXPECT_STATUS(xmr_dense_index_save(dense, unwritable), XMR_ERR_IO, unwritable);
+  xmr_dense_index_free(dense);
+
+  /* Both load modes, verified or not, answer exactly as the saved index did. */
+  for (int mode = XMR_LOAD_READ; mode <= XMR_LOAD_MAP; ++mode) {
+    for (int verify = 0; verify <= 1; ++verify) {
+      xmr_dense_index_t* loaded = NULL;
+      EXPECT_OK(xmr_dense_index_load(dense_path, (xmr_load_mode_t)mode, verify, XMR_DEVICE_DEFAULT, &loaded));
+      const dense_snapshot got = dense_snap(loaded, queries);
+      CHECK(dense_size(loaded) == kBase && memcmp(&got, &saved, sizeof got) == 0);
+      xmr_dense_index_free(loaded);
+    }
+  }
+
+  uint8_t codes[kCodes * kCodeBytes], cq[kQueries * kCodeBytes];
+  make_codes(codes, cq);
+  xmr_binary_index_t* binary = NULL;
+  EXPECT_OK(xmr_binary_index_create(kBits, XMR_DEVICE_CPU, &binary));
+  EXPECT_OK(xmr_binary_index_add(binary, codes, kCodes, NULL));
+  EXPECT_OK(xmr_binary_index_save(binary, binary_path));
+  EXPECT_INVALID(xmr_binary_index_save(NULL, binary_path), "index (= null)");
+  EXPECT_INVALID(xmr_binary_index_save(binary, NULL), "path (= null)");
+  EXPECT_STATUS(xmr_binary_index_save(binary, unwritable), XMR_ERR_IO, unwritable);
+  int64_t want_ids[kQueries * 6], got_ids[kQueries * 6];
+  int32_t want_d[kQueries * 6], got_d[kQueries * 6];
+  EXPECT_OK(xmr_binary_index_search(binary, cq, kQueries, 6, XMR_DEVICE_CPU, want_ids, want_d));
+  xmr_binary_index_free(binary);
+  for (int mode = XMR_LOAD_READ; mode <= XMR_LOAD_MAP; ++mode) {
+    xmr_binary_index_t* loaded = NULL;
+    EXPECT_OK(xmr_binary_index_load(binary_path, (xmr_load_mode_t)mode, 1, XMR_DEVICE_CPU, &loaded));
+    EXPECT_OK(xmr_binary_index_search(loaded, cq, kQueries, 6, XMR_DEVICE_DEFAULT, got_ids, got_d));
+    CHECK(memcmp(got_ids, want_ids, sizeof got_ids) == 0 && memcmp(got_d, want_d, sizeof got_d) == 0);
+    xmr_binary_index_free(loaded);
+  }
+
+  /* Load errors: the out handle is left as it was (NULL here). */
+  xmr_dense_index_t* d = NULL;
+  xmr_binary_index_t* b = NULL;
+  EXPECT_STATUS(xmr_dense_index_load(missing, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &d), XMR_ERR_IO, missing);
+  EXPECT_STATUS(xmr_binary_index_load(missing, XMR_LOAD_MAP, 1, XMR_DEVICE_DEFAULT, &b), XMR_ERR_IO, missing);
+  EXPECT_INVALID(xmr_dense_index_load(binary_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &d), "binary");
+  EXPECT_INVALID(xmr_binary_index_load(dense_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &b), "dense");
+  EXPECT_INVALID(xmr_dense_index_load(dense_path, (xmr_load_mode_t)5, 1, XMR_DEVICE_DEFAULT, &d), "mode (= 5)");
+  EXPECT_INVALID(xmr_dense_index_load(NULL, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &d), "path (= null)");
+  EXPECT_INVALID(xmr_dense_index_load(dense_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, NULL), "out_index (= null)");
+  EXPECT_INVALID(xmr_binary_index_load(NULL, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &b), "path (= null)");
+  EXPECT_INVALID(xmr_binary_index_load(binary_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, NULL), "out_index (= null)");
+  if (xmr_gpu_count() == 0) {
+    EXPECT_STATUS(xmr_dense_index_load(dense_path, XMR_LOAD_READ, 1, XMR_DEVICE_GPU, &d), XMR_ERR_UNAVAILABLE, "gpu");
+  }
+  const long dense_bytes = file_size(dense_path), binary_bytes = file_size(binary_path);
+  CHECK(dense_bytes > 200 && binary_bytes > 200);
+  damaged_copy(dense_path, bad_path, dense_bytes - 7, -1); /* truncated */
+  EXPECT_STATUS(xmr_dense_index_load(bad_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &d), XMR_ERR_CORRUPT_DATA,
+                bad_path);
+  EXPECT_STATUS(xmr_dense_index_load(bad_path, XMR_LOAD_MAP, 1, XMR_DEVICE_DEFAULT, &d), XMR_ERR_CORRUPT_DATA,
+                bad_path);
+  damaged_copy(dense_path, bad_path, dense_bytes, dense_bytes - 9); /* one bit flipped in the rows */
+  EXPECT_STATUS(xmr_dense_index_load(bad_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &d), XMR_ERR_CORRUPT_DATA,
+                "checksum");
+  damaged_copy(binary_path, bad_path, binary_bytes / 2, -1);
+  EXPECT_STATUS(xmr_binary_index_load(bad_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &b), XMR_ERR_CORRUPT_DATA,
+                bad_path);
+  damaged_copy(binary_path, bad_path, 3, -1); /* not even a header */
+  EXPECT_STATUS(xmr_binary_index_load(bad_path, XMR_LOAD_READ, 1, XMR_DEVICE_DEFAULT, &b), XMR_ERR_CORRUPT_DATA,
+                bad_path);
+  CHECK(d == NULL && b == NULL);
+  remove(dense_path);
+  remove(binary_path);
+  remove(bad_path);
+}
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+enum { kMq = 9, kMn = 30, kClasses = 5 };
+
+static int relevant(const uint8_t* a, const uint8_t* b) {
+  for (int c = 0; c < kClasses; ++c) {
+    if (a[c] && b[c]) return 1;
+  }
+  return 0;
+}
+
+/* AP over a ranking (k = 0: the whole ranking; else the windowed AP@K). */
+static double average_precision(const int64_t* order, const int* rel, int64_t n, int64_t k) {
+  const int64_t window = k == 0 || k > n ? n : k;
+  double sum = 0;
+  int hits = 0;
+  int total = 0;
+  for (int64_t j = 0; j < n; ++j) total += rel[j];
+  for (int64_t j = 0; j < window; ++j) {
+    if (!rel[order[j]]) continue;
+    ++hits;
+    sum += (double)hits / (double)(j + 1);
+  }
+  const int denominator = k == 0 ? total : hits;
+  return denominator == 0 ? 0.0 : sum / denominator;
+}
+
+/* Expected mAP and per-query APs from [kMq x kMn] keys (ascending is better). */
+static double expected_map(const double* keys, const uint8_t* ql, const uint8_t* dl, int64_t k, double* per_query) {
+  int64_t order[kMn];
+  int rel[kMn];
+  double total = 0;
+  for (int q = 0; q < kMq; ++q) {
+    rank_by_key(keys + q * kMn, kMn, order);
+    for (int i = 0; i < kMn; ++i) rel[i] = relevant(ql + q * kClasses, dl + i * kClasses);
+    per_query[q] = average_precision(order, rel, kMn, k);
+    total += per_query[q];
+  }
+  return total / kMq;
+}
+
+/* `got` by pointer: the call that fills it is an argument evaluated in unspecified order. */
+static void check_map(xmr_status_t status, const double* got, const double* got_per_query, double want,
+                      const double* want_per_query) {
+  CHECK(status == XMR_OK);
+  CHECK(fabs(*got - want) < 1e-12);
+  for (int q = 0; q < kMq; ++q) CHECK(fabs(got_per_query[q] - want_per_query[q]) < 1e-12);
+}
+
+static void test_metrics(void) {
+  uint8_t qc[kMq * 2], dc[kMn * 2], ql[kMq * kClasses], dl[kMn * kClasses];
+  float qv[kMq * kDim], dv[kMn * kDim];
+  fill_bytes(qc, kMq * 2);
+  fill_bytes(dc, kMn * 2);
+  fill_small_ints(qv, kMq * kDim);
+  fill_small_ints(dv, kMn * kDim);
+  for (int i = 0; i < kMq * kClasses; ++i) ql[i] = next_u32() % 3u == 0;
+  for (int i = 0; i < kMn * kClasses; ++i) dl[i] = next_u32() % 3u == 0;
+  double keys[kMq * kMn], want_pq[kMq], got_pq[kMq], got = 0;
+
+  for (int q = 0; q < kMq; ++q) {
+    for (int i = 0; i < kMn; ++i) keys[q * kMn + i] = hamming(qc + q * 2, dc + i * 2, 2);
+  }
+  for (int64_t k = 0; k <= 10; k += 10) {
+    const double want = expected_map(keys, ql, dl, k, want_pq);
+    const xmr_map_variant_t variant = k == 0 ? XMR_MAP_ALL : XMR_MAP_AT_K;
+    check_map(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, variant, k, XMR_TIES_ASCENDING_INDEX,
+                              XMR_DEVICE_CPU, &got, got_pq),
+              &got, got_pq, want, want_pq);
+  }
+  for (int q = 0; q < kMq; ++q) {
+    for (int i = 0; i < kMn; ++i) keys[q * kMn + i] = -dot(qv + q * kDim, dv + i * kDim, kDim);
+  }
+  const double want_dense = expected_map(keys, ql, dl, 0, want_pq);
+  check_map(xmr_map_dense(qv, kMq, dv, kMn, kDim, XMR_METRIC_INNER_PRODUCT, ql, dl, kClasses, XMR_MAP_ALL, 0,
+                          XMR_TIES_ASCENDING_INDEX, XMR_DEVICE_DEFAULT, &got, got_pq),
+            &got, got_pq, want_dense, want_pq);
+  /* Without per-query output; other variant and tie policy just run. */
+  EXPECT_OK(xmr_map_dense(qv, kMq, dv, kMn, kDim, XMR_METRIC_INNER_PRODUCT, ql, dl, kClasses, XMR_MAP_ALL, 0,
+                          XMR_TIES_ASCENDING_INDEX, XMR_DEVICE_CPU, &got, NULL));
+  CHECK(fabs(got - want_dense) < 1e-12);
+  EXPECT_OK(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_K_FIRST_RELEVANT, 5, XMR_TIES_AVERAGE,
+                            XMR_DEVICE_AUTO, &got, NULL));
+  CHECK(got >= 0.0 && got <= 1.0);
+
+  /* Errors name the argument. */
+  EXPECT_INVALID(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_ALL, 0, XMR_TIES_AVERAGE,
+                                 XMR_DEVICE_CPU, NULL, NULL),
+                 "out_map (= null)");
+  EXPECT_INVALID(xmr_map_hamming(qc, 0, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_ALL, 0, XMR_TIES_AVERAGE, XMR_DEVICE_CPU,
+                                 &got, NULL),
+                 "query_codes.rows (= 0)");
+  EXPECT_INVALID(xmr_map_hamming(qc, kMq, NULL, kMn, 2, ql, dl, kClasses, XMR_MAP_ALL, 0, XMR_TIES_AVERAGE,
+                                 XMR_DEVICE_CPU, &got, NULL),
+                 "db_codes (= null) with num_db (= 30) > 0");
+  EXPECT_INVALID(xmr_map_hamming(qc, -1, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_ALL, 0, XMR_TIES_AVERAGE, XMR_DEVICE_CPU,
+                                 &got, NULL),
+                 "num_queries (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_map_dense(qv, kMq, dv, kMn, kDim, XMR_METRIC_INNER_PRODUCT, ql, NULL, kClasses, XMR_MAP_ALL, 0,
+                               XMR_TIES_ASCENDING_INDEX, XMR_DEVICE_CPU, &got, NULL),
+                 "db_labels (= null) with num_db (= 30) > 0");
+  EXPECT_INVALID(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, (xmr_map_variant_t)7, 0, XMR_TIES_AVERAGE,
+                                 XMR_DEVICE_CPU, &got, NULL),
+                 "(= 7) is not a MapVariant value");
+  EXPECT_INVALID(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_AT_K, 0, XMR_TIES_AVERAGE,
+                                 XMR_DEVICE_CPU, &got, NULL),
+                 "k (= 0)");
+  EXPECT_INVALID(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_ALL, 0, (xmr_tie_policy_t)4,
+                                 XMR_DEVICE_CPU, &got, NULL),
+                 "ties (= 4)");
+  ql[3] = 2;
+  EXPECT_INVALID(xmr_map_hamming(qc, kMq, dc, kMn, 2, ql, dl, kClasses, XMR_MAP_ALL, 0, XMR_TIES_AVERAGE,
+                                 XMR_DEVICE_CPU, &got, NULL),
+                 "(= 2)");
+  ql[3] = 0;
+  qv[5] = NAN;
+  EXPECT_INVALID(xmr_map_dense(qv, kMq, dv, kMn, kDim, XMR_METRIC_INNER_PRODUCT, ql, dl, kClasses, XMR_MAP_ALL, 0,
+                               XMR_TIES_ASCENDING_INDEX, XMR_DEVICE_CPU, &got, NULL),
+                 "nan");
+  qv[5] = 0;
+  EXPECT_INVALID(xmr_map_dense(qv, kMq, dv, kMn, kDim, (xmr_metric_t)3, ql, dl, kClasses, XMR_MAP_ALL, 0,
+                               XMR_TIES_ASCENDING_INDEX, XMR_DEVICE_CPU, &got, NULL),
+                 "(= 3) is not a Metric value");
+  EXPECT_INVALID(xmr_map_dense(qv, kMq, dv, kMn, kDim, XMR_METRIC_COSINE, ql, dl, kClasses, XMR_MAP_ALL, 0,
+                               XMR_TIES_ASCENDING_INDEX, XMR_DEVICE_CPU, NULL, NULL),
+                 "out_map (= null)");
+}
+
+/* Recall@K against the brute-force ranks (cosine, ties by ascending index). */
+static void test_recall(void) {
+  enum { images = 12, cpi = 2, texts = images * cpi };
+  float iv[images * kDim], tv[texts * kDim];
+  fill_uniform(iv, images * kDim);
+  for (int t = 0; t < texts; ++t) {
+    for (int d = 0; d < kDim; ++d)
+      tv[t * kDim + d] = iv[(t / cpi) * kDim + d] + 0.9f * ((float)(next_u32() % 2001u) / 1000.0f - 1.0f);
+  }
+  double s[images][texts];
+  for (int i = 0; i < images; ++i) {
+    for (int t = 0; t < texts; ++t) {
+      s[i][t] = dot(iv + i * kDim, tv + t * kDim, kDim) /
+                sqrt(dot(iv + i * kDim, iv + i * kDim, kDim) * dot(tv + t * kDim, tv + t * kDim, kDim));
+    }
+  }
+  const int ks[3] = {1, 5, 10};
+  double i2t[3] = {0, 0, 0}, t2i[3] = {0, 0, 0};
+  for (int i = 0; i < images; ++i) {
+    int best = texts;
+    for (int c = 0; c < cpi; ++c) {
+      const int t = i * cpi + c;
+      int rank = 0;
+      for (int u = 0; u < texts; ++u) rank += s[i][u] > s[i][t] || (s[i][u] == s[i][t] && u < t);
+      if (rank < best) best = rank;
+    }
+    for (int j = 0; j < 3; ++j) i2t[j] += best < ks[j];
+  }
+  for (int t = 0; t < texts; ++t) {
+    const int i = t / cpi;
+    int rank = 0;
+    for (int u = 0; u < images; ++u) rank += s[u][t] > s[i][t] || (s[u][t] == s[i][t] && u < i);
+    for (int j = 0; j < 3; ++j) t2i[j] += rank < ks[j];
+  }
+  xmr_retrieval_recall_t r;
+  EXPECT_OK(xmr_recall_at_k(iv, images, tv, texts, kDim, cpi, &r));
+  CHECK(r.i2t_r1 == i2t[0] / images && r.i2t_r5 == i2t[1] / images && r.i2t_r10 == i2t[2] / images);
+  CHECK(r.t2i_r1 == t2i[0] / texts && r.t2i_r5 == t2i[1] / texts && r.t2i_r10 == t2i[2] / texts);
+  CHECK(fabs(r.r_mean - (r.i2t_mean + r.t2i_mean) / 2) < 1e-12);
+  CHECK(fabs(r.i2t_mean - (r.i2t_r1 + r.i2t_r5 + r.i2t_r10) / 3) < 1e-12);
+
+  EXPECT_INVALID(xmr_recall_at_k(iv, images, tv, texts - 1, kDim, cpi, &r), "texts.rows (= 23)");
+  EXPECT_INVALID(xmr_recall_at_k(iv, images, tv, texts, kDim, 0, &r), "captions_per_image (= 0)");
+  EXPECT_INVALID(xmr_recall_at_k(iv, images, NULL, texts, kDim, cpi, &r), "texts (= null) with num_texts (= 24)");
+  EXPECT_INVALID(xmr_recall_at_k(iv, -2, tv, texts, kDim, cpi, &r), "num_images (= -2) must be >= 0");
+  EXPECT_INVALID(xmr_recall_at_k(iv, images, tv, texts, -1, cpi, &r), "(= -1)");
+  EXPECT_INVALID(xmr_recall_at_k(iv, images, tv, texts, kDim, cpi, NULL), "out (= null)");
+  tv[4] = NAN;
+  EXPECT_INVALID(xmr_recall_at_k(iv, images, tv, texts, kDim, cpi, &r), "nan");
+}
+
+int main(void) {
+  strcpy(g_dir, "/tmp/xmr_c_api_XXXXXX");
+  if (mkdtemp(g_dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_core();
+  test_last_error_per_thread();
+  test_dense_results();
+  test_dense_cosine();
+  test_dense_errors();
+  test_binary_results();
+  test_binary_errors();
+  test_files();
+  test_metrics();
+  test_recall();
+  rmdir(g_dir);
+  if (g_failures != 0) {
+    fprintf(stderr, "test_c_api: %d check(s) failed (seed %llu)\n", g_failures, (unsigned long long)kSeed);
+    return 1;
+  }
+  printf("test_c_api: all checks passed (xmr %s)\n", xmr_version());
+  return 0;
+}
