@@ -13,9 +13,11 @@
 
 #include "common/check.h"
 #include "xmr/binary_index.h"
+#include "xmr/collection.h"
 #include "xmr/dense_index.h"
 #include "xmr/error.h"
 #include "xmr/eval.h"
+#include "xmr/pipeline.h"
 #include "xmr/resources.h"
 #include "xmr/version.h"
 
@@ -25,6 +27,14 @@ struct xmr_dense_index {
 
 struct xmr_binary_index {
   xmr::BinaryIndex index;
+};
+
+struct xmr_collection {
+  xmr::Collection collection;
+};
+
+struct xmr_cross_modal {
+  xmr::CrossModalIndex index;
 };
 
 namespace {
@@ -48,6 +58,15 @@ static_assert(static_cast<int>(xmr::LoadMode::Map) == XMR_LOAD_MAP);
 static_assert(static_cast<int>(xmr::eval::MapVariant::KFirstRelevant) == XMR_MAP_K_FIRST_RELEVANT);
 static_assert(static_cast<int>(xmr::eval::TiePolicy::Average) == XMR_TIES_AVERAGE);
 static_assert(xmr::kEmptyDistance == XMR_EMPTY_DISTANCE);
+static_assert(static_cast<int>(xmr::ShortlistBy::Embeddings) == XMR_SHORTLIST_EMBEDDINGS &&
+              static_cast<int>(xmr::ShortlistBy::Codes) == XMR_SHORTLIST_CODES);
+static_assert(static_cast<int>(xmr::RescoreBy::None) == XMR_RESCORE_NONE &&
+              static_cast<int>(xmr::RescoreBy::Embeddings) == XMR_RESCORE_EMBEDDINGS);
+static_assert(static_cast<int>(xmr::FusionMode::Replace) == XMR_FUSION_REPLACE &&
+              static_cast<int>(xmr::FusionMode::Sum) == XMR_FUSION_SUM &&
+              static_cast<int>(xmr::FusionMode::Weighted) == XMR_FUSION_WEIGHTED);
+static_assert(static_cast<int>(xmr::Direction::ImageToText) == XMR_DIRECTION_IMAGE_TO_TEXT &&
+              static_cast<int>(xmr::Direction::TextToImage) == XMR_DIRECTION_TEXT_TO_IMAGE);
 
 thread_local std::string t_last_error;
 
@@ -207,6 +226,92 @@ void write_map(const xmr::eval::MapResult& result, double* out_map, double* out_
 
 xmr::MatrixView<const std::uint8_t> byte_rows(const std::uint8_t* data, std::int64_t rows, std::int64_t cols) {
   return {data, rows, cols};
+}
+
+// The C scorer as the pipeline's score_fn: a non-zero return becomes an xmr::Error(Callback)
+// carrying the scorer's message, which the pipeline reports with the batch it failed on.
+xmr::PairScoreFn scorer_adapter(xmr_scorer_fn scorer, void* user_data) {
+  return [scorer, user_data](const xmr::PairBatch& pairs, std::span<float> scores) {
+    const xmr_pair_batch_t batch{static_cast<std::int64_t>(scores.size()),
+                                 pairs.query_rows.data(),
+                                 pairs.query_ids.data(),
+                                 pairs.candidate_ids.data(),
+                                 pairs.similarity.data(),
+                                 pairs.batch_index};
+    char message[XMR_SCORER_MESSAGE_SIZE] = {};
+    const std::int32_t rc = scorer(user_data, &batch, scores.data(), message, sizeof message);
+    message[sizeof message - 1] = '\0';  // the scorer may have filled the buffer without a NUL
+    if (rc != 0) {
+      fail(xmr::ErrorCode::Callback, "scorer returned ", rc, ": ", message[0] != '\0' ? message : "(no message)");
+    }
+  };
+}
+
+xmr::PipelineOptions pipeline_options(const xmr_pipeline_options_t* options) {
+  require(options, "options");
+  const xmr_pipeline_options_t& o = *options;
+  // The C++ multi-vector stages need multi-vector queries, which the C ABI cannot pass yet.
+  XMR_EXPECTS(o.shortlist != static_cast<int>(xmr::ShortlistBy::MultiVector),
+              "options.shortlist (= 1, multi_vector) is not in the C ABI yet");
+  XMR_EXPECTS(o.rescore != static_cast<int>(xmr::RescoreBy::MultiVector),
+              "options.rescore (= 2, multi_vector) is not in the C ABI yet");
+  return xmr::PipelineOptions{
+      .k = o.k,
+      .candidates = o.candidates,
+      .shortlist = static_cast<xmr::ShortlistBy>(o.shortlist),
+      .rescore = static_cast<xmr::RescoreBy>(o.rescore),
+      .score_fn = o.scorer != nullptr ? scorer_adapter(o.scorer, o.scorer_user_data) : xmr::PairScoreFn{},
+      .scorer_batch = o.scorer_batch,
+      .listwise = o.listwise != 0,
+      .scorer_threads = o.scorer_threads,
+      .query_chunk = o.query_chunk,
+      .fusion = {.mode = static_cast<xmr::FusionMode>(o.fusion.mode),
+                 .shortlist_weight = o.fusion.shortlist_weight,
+                 .rescore_weight = o.fusion.rescore_weight,
+                 .rerank_weight = o.fusion.rerank_weight},
+      .device = device_option(o.device)};
+}
+
+// A [rows x cols] field of items or queries, or an absent one: NULL is "not given" (which the
+// C++ API reports as missing where it is needed), except that with no rows it is the empty
+// field of a collection that stores it (cols > 0), as the C convention allows NULL there.
+template <class T>
+xmr::MatrixView<const T> field_rows(const T* data, std::int64_t rows, std::int64_t cols) {
+  if (data == nullptr && (rows != 0 || cols == 0)) return {};
+  return {data, rows, cols};
+}
+
+// The queries of a pipeline call by vectors, each part as field_rows makes it (NULL: not given),
+// shaped by the searched collection (a missing part a stage needs is the C++ API's error).
+xmr::Queries vector_queries(const xmr::Collection& target, const float* embeddings, const std::uint8_t* codes,
+                            const std::int64_t* ids, std::int64_t num_queries) {
+  const xmr::CollectionOptions& co = target.options();
+  xmr::Queries q;
+  q.embeddings = field_rows(embeddings, num_queries, co.dim);
+  q.codes = field_rows(codes, num_queries, co.code_bits / 8);
+  if (ids != nullptr) q.ids = id_span(ids, num_queries);
+  return q;
+}
+
+// Copies a pipeline result into the caller's [num_queries x k] buffers.
+void write_result(const xmr::PipelineResult& r, std::int64_t* out_ids, float* out_scores) {
+  std::copy(r.ids.begin(), r.ids.end(), out_ids);
+  std::copy(r.scores.begin(), r.scores.end(), out_scores);
+}
+
+// The shared body of the pipeline entries: checks the caller's arguments, converts the options
+// (before anything runs) and writes the result of `run(options)`.
+template <class Run>
+xmr_status_t pipeline_call(const void* handle, const char* handle_name, std::int64_t num_queries,
+                           const xmr_pipeline_options_t* options, std::int64_t* out_ids, float* out_scores, Run run) {
+  return c_call([&] {
+    require(handle, handle_name);
+    XMR_EXPECTS(num_queries >= 0, "num_queries (= ", num_queries, ") must be >= 0");
+    const xmr::PipelineOptions o = pipeline_options(options);
+    require_results(out_ids, out_scores, "out_scores", num_queries);
+    const xmr::PipelineResult r = run(o);
+    write_result(r, out_ids, out_scores);
+  });
 }
 
 }  // namespace
@@ -404,6 +509,131 @@ xmr_status_t xmr_recall_at_k(const float* images, int64_t num_images, const floa
                                xmr::MatrixView<const float>(texts, num_texts, dim), captions_per_image);
     *out = xmr_retrieval_recall_t{r.i2t_r1,  r.i2t_r5,   r.i2t_r10,  r.t2i_r1, r.t2i_r5,
                                   r.t2i_r10, r.i2t_mean, r.t2i_mean, r.r_mean};
+  });
+}
+
+// ---- collections and the pipeline ----------------------------------------------------------
+
+void xmr_pipeline_options_init(xmr_pipeline_options_t* options) {
+  if (options == nullptr) return;
+  const xmr::PipelineOptions d;
+  *options = xmr_pipeline_options_t{.k = d.k,
+                                    .candidates = d.candidates,
+                                    .shortlist = static_cast<xmr_shortlist_t>(d.shortlist),
+                                    .rescore = static_cast<xmr_rescore_t>(d.rescore),
+                                    .scorer = nullptr,
+                                    .scorer_user_data = nullptr,
+                                    .scorer_batch = d.scorer_batch,
+                                    .listwise = d.listwise ? 1 : 0,
+                                    .scorer_threads = d.scorer_threads,
+                                    .query_chunk = d.query_chunk,
+                                    .fusion = {static_cast<xmr_fusion_mode_t>(d.fusion.mode), d.fusion.shortlist_weight,
+                                               d.fusion.rescore_weight, d.fusion.rerank_weight},
+                                    .device = XMR_DEVICE_DEFAULT};
+}
+
+xmr_status_t xmr_collection_create(const char* name, int64_t dim, xmr_metric_t metric, xmr_dtype_t storage,
+                                   int64_t code_bits, xmr_device_t device, xmr_collection_t** out_collection) {
+  return c_call([&] {
+    require(out_collection, "out_collection");
+    *out_collection = new xmr_collection{xmr::Collection({.name = name != nullptr ? name : "collection",
+                                                          .dim = dim,
+                                                          .metric = static_cast<xmr::Metric>(metric),
+                                                          .storage = static_cast<xmr::DType>(storage),
+                                                          .code_bits = code_bits,
+                                                          .device = static_cast<xmr::Device>(device)})};
+  });
+}
+
+void xmr_collection_free(xmr_collection_t* collection) {
+  delete collection;
+}
+
+xmr_status_t xmr_collection_add(xmr_collection_t* collection, int64_t num_items, const int64_t* ids,
+                                const float* embeddings, const uint8_t* codes) {
+  return c_call([&] {
+    auto& c = deref(collection, "collection").collection;
+    XMR_EXPECTS(num_items >= 0, "num_items (= ", num_items, ") must be >= 0");
+    const xmr::CollectionOptions& co = c.options();
+    xmr::CollectionBatch items;
+    if (ids != nullptr) items.ids = id_span(ids, num_items);
+    items.embeddings = field_rows(embeddings, num_items, co.dim);
+    items.codes = field_rows(codes, num_items, co.code_bits / 8);
+    c.add(items);
+  });
+}
+
+xmr_status_t xmr_collection_remove(xmr_collection_t* collection, const int64_t* ids, int64_t num_ids) {
+  return c_call([&] {
+    auto& c = deref(collection, "collection").collection;
+    require_rows(ids, "ids", num_ids, "num_ids");
+    c.remove(id_span(ids, num_ids));
+  });
+}
+
+xmr_status_t xmr_collection_size(const xmr_collection_t* collection, int64_t* out_size) {
+  return c_call([&] {
+    const auto& c = deref(collection, "collection").collection;
+    require(out_size, "out_size");
+    *out_size = c.size();
+  });
+}
+
+xmr_status_t xmr_collection_retrieve(const xmr_collection_t* collection, const float* query_embeddings,
+                                     const uint8_t* query_codes, const int64_t* query_ids, int64_t num_queries,
+                                     const xmr_pipeline_options_t* options, int64_t* out_ids, float* out_scores) {
+  return pipeline_call(
+      collection, "collection", num_queries, options, out_ids, out_scores, [&](const xmr::PipelineOptions& o) {
+        const xmr::Collection& c = collection->collection;
+        return xmr::retrieve(c, vector_queries(c, query_embeddings, query_codes, query_ids, num_queries), o);
+      });
+}
+
+xmr_status_t xmr_cross_modal_create(xmr_collection_t** images, xmr_collection_t** texts,
+                                    xmr_cross_modal_t** out_index) {
+  return c_call([&] {
+    require(images, "images");
+    require(texts, "texts");
+    require(*images, "*images");
+    require(*texts, "*texts");
+    require(out_index, "out_index");
+    XMR_EXPECTS(*images != *texts, "*images and *texts are the same collection handle");
+    *out_index =
+        new xmr_cross_modal{xmr::CrossModalIndex(std::move((*images)->collection), std::move((*texts)->collection))};
+    // Nothing below throws: the handles' contents have moved into the new index. (Only an
+    // allocation failure inside CrossModalIndex's constructor, after the moves, would lose them.)
+    delete *images;
+    delete *texts;
+    *images = nullptr;
+    *texts = nullptr;
+  });
+}
+
+void xmr_cross_modal_free(xmr_cross_modal_t* index) {
+  delete index;
+}
+
+xmr_status_t xmr_cross_modal_search(const xmr_cross_modal_t* index, xmr_direction_t direction, const int64_t* query_ids,
+                                    int64_t num_queries, const xmr_pipeline_options_t* options, int64_t* out_ids,
+                                    float* out_scores) {
+  return pipeline_call(index, "index", num_queries, options, out_ids, out_scores, [&](const xmr::PipelineOptions& o) {
+    require_rows(query_ids, "query_ids", num_queries, "num_queries");
+    return index->index.search(static_cast<xmr::Direction>(direction), id_span(query_ids, num_queries), o);
+  });
+}
+
+xmr_status_t xmr_cross_modal_search_vectors(const xmr_cross_modal_t* index, xmr_direction_t direction,
+                                            const float* query_embeddings, const uint8_t* query_codes,
+                                            const int64_t* query_ids, int64_t num_queries,
+                                            const xmr_pipeline_options_t* options, int64_t* out_ids,
+                                            float* out_scores) {
+  return pipeline_call(index, "index", num_queries, options, out_ids, out_scores, [&](const xmr::PipelineOptions& o) {
+    XMR_EXPECTS(direction == XMR_DIRECTION_IMAGE_TO_TEXT || direction == XMR_DIRECTION_TEXT_TO_IMAGE,
+                "direction (= ", direction, ") is not a Direction value");
+    const xmr::CrossModalIndex& cm = index->index;
+    const xmr::Collection& target = direction == XMR_DIRECTION_IMAGE_TO_TEXT ? cm.texts() : cm.images();
+    return cm.search(static_cast<xmr::Direction>(direction),
+                     vector_queries(target, query_embeddings, query_codes, query_ids, num_queries), o);
   });
 }
 

@@ -325,6 +325,215 @@ typedef struct xmr_retrieval_recall {
 XMR_API xmr_status_t xmr_recall_at_k(const float* images, int64_t num_images, const float* texts, int64_t num_texts,
                                      int64_t dim, int64_t captions_per_image, xmr_retrieval_recall_t* out);
 
+/* ---------------------------------------------------------------------------------------------
+ * Collections and the multi-stage pipeline (xmr/collection.h, xmr/pipeline.h, docs/pipeline.md).
+ * A collection holds the items of one modality (images or texts) with 64-bit ids, a dense
+ * embedding and/or a packed binary code per item. A pipeline call takes a shortlist of
+ * `candidates` per query (by embeddings or codes), optionally re-scores it exactly from the stored
+ * embeddings, optionally re-ranks it with a caller's scorer (a C function pointer), fuses the
+ * stage scores and writes the best k per query. A cross-modal index pairs an image and a text
+ * collection and searches either direction.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Opaque collection (xmr::Collection). */
+typedef struct xmr_collection xmr_collection_t;
+/** Opaque pair of an image and a text collection in one embedding space (xmr::CrossModalIndex). */
+typedef struct xmr_cross_modal xmr_cross_modal_t;
+
+/** What stage 1 ranks by: an XMR_SHORTLIST_* value (those of xmr::ShortlistBy). The C++
+ *  ShortlistBy::MultiVector (1) is not in the C ABI yet. */
+typedef int32_t xmr_shortlist_t;
+enum xmr_shortlist {
+  XMR_SHORTLIST_EMBEDDINGS = 0, /**< the collection's dense embeddings (its metric) */
+  XMR_SHORTLIST_CODES = 2       /**< Hamming distance over its codes; stage score 1 - 2 d / B */
+};
+
+/** What stage 2 re-scores the shortlist with: an XMR_RESCORE_* value (xmr::RescoreBy, without
+ *  MultiVector (2), which is not in the C ABI yet). */
+typedef int32_t xmr_rescore_t;
+enum xmr_rescore {
+  XMR_RESCORE_NONE = 0,      /**< no stage 2 */
+  XMR_RESCORE_EMBEDDINGS = 1 /**< exact similarity from the stored embeddings */
+};
+
+/** How the final score is made from the stage scores: an XMR_FUSION_* value (xmr::FusionMode). */
+typedef int32_t xmr_fusion_mode_t;
+enum xmr_fusion_mode {
+  XMR_FUSION_REPLACE = 0, /**< the score of the last stage that ran */
+  XMR_FUSION_SUM = 1,     /**< re-rank score + (re-score, else shortlist score) (BLIP-2: ITM + ITC) */
+  XMR_FUSION_WEIGHTED = 2 /**< shortlist_weight * s1 + rescore_weight * s2 + rerank_weight * s3 */
+};
+
+/** Direction of a cross-modal search: an XMR_DIRECTION_* value (xmr::Direction). */
+typedef int32_t xmr_direction_t;
+enum xmr_direction {
+  XMR_DIRECTION_IMAGE_TO_TEXT = 0, /**< image queries, text results (i2t) */
+  XMR_DIRECTION_TEXT_TO_IMAGE = 1  /**< text queries, image results (t2i) */
+};
+
+/** Score fusion (xmr::Fusion); the weights are used by XMR_FUSION_WEIGHTED only and must be finite. */
+typedef struct xmr_fusion {
+  xmr_fusion_mode_t mode;
+  float shortlist_weight;
+  float rescore_weight;
+  float rerank_weight;
+} xmr_fusion_t;
+
+/**
+ * One batch of (query, candidate) pairs given to a scorer (xmr::PairBatch). Every array has
+ * `num_pairs` entries and is valid during the call only. The pairs of one query are contiguous,
+ * in stage order (best similarity first).
+ */
+typedef struct xmr_pair_batch {
+  int64_t num_pairs;            /**< >= 1 */
+  const int64_t* query_rows;    /**< the query's row in the call's queries */
+  const int64_t* query_ids;     /**< the query's id (the call's query ids), or -1 without them */
+  const int64_t* candidate_ids; /**< the candidate's id in the searched collection */
+  const float* similarity;      /**< the candidate's stage-2 score, or stage-1 score without stage 2 */
+  int64_t batch_index;          /**< 0, 1, ... within the call */
+} xmr_pair_batch_t;
+
+/** Capacity of the `message` buffer a scorer gets (bytes, including the terminating NUL). */
+#define XMR_SCORER_MESSAGE_SIZE 512
+
+/**
+ * A cross-encoder re-ranker (stage 3; xmr::PairScorer): writes a score for each pair of `pairs`
+ * into out_scores[0 .. num_pairs - 1], higher is better, and returns 0. A non-zero return fails
+ * the whole pipeline call with XMR_ERR_CALLBACK; the scorer may first write a NUL-terminated
+ * reason into `message` (`message_size` = XMR_SCORER_MESSAGE_SIZE bytes, zero-filled; longer text
+ * is cut), and xmr_last_error() then reads "scorer failed on batch B (N pairs of query rows
+ * R0..R1): scorer returned <code>: <message>". A NaN score also fails the call
+ * (XMR_ERR_CALLBACK). The collections are never modified by a pipeline call, failed or not.
+ *
+ * Threads: the scorer is called from the thread that called the pipeline and, when
+ * `scorer_threads` > 1, also from up to scorer_threads - 1 threads that xmr starts for the call,
+ * concurrently on different batches, so it (and what `user_data` points to) must be thread-safe
+ * then. Every call returns before the pipeline call returns. It must not use the collection (or
+ * cross-modal index) being searched: adds wait for running searches, which wait for the scorer.
+ * It must return normally (no C++ exception or longjmp out of it).
+ */
+typedef int32_t (*xmr_scorer_fn)(void* user_data, const xmr_pair_batch_t* pairs, float* out_scores, char* message,
+                                 size_t message_size);
+
+/** Options of a pipeline call (xmr::PipelineOptions). Fill with xmr_pipeline_options_init, then set
+ *  fields. Bad values are XMR_ERR_INVALID_ARGUMENT naming the field (`options.k (= 0) ...`). */
+typedef struct xmr_pipeline_options {
+  int64_t k;                 /**< final results per query, in [1, 2^20] (default 10) */
+  int64_t candidates;        /**< shortlist size C per query, in [k, 2^20] (default 128) */
+  xmr_shortlist_t shortlist; /**< XMR_SHORTLIST_* (default EMBEDDINGS) */
+  xmr_rescore_t rescore;     /**< XMR_RESCORE_* (default NONE) */
+  xmr_scorer_fn scorer;      /**< stage 3, or NULL (default) */
+  void* scorer_user_data;    /**< passed to every scorer call (default NULL); borrowed for the call */
+  int64_t scorer_batch;      /**< at most this many pairs per scorer call, >= 1 (default 256) */
+  int32_t listwise;          /**< nonzero: each scorer call gets whole queries (default 0) */
+  int32_t scorer_threads;    /**< threads calling the scorer, in [1, 256] (default 1) */
+  int64_t query_chunk;       /**< queries per chunk (stage 1 of the next overlaps the scorer); 0 = one chunk */
+  xmr_fusion_t fusion;       /**< default {REPLACE, 0, 0, 1} */
+  xmr_device_t device;       /**< of stage 1: DEFAULT (the collection's, default), AUTO, CPU or GPU */
+} xmr_pipeline_options_t;
+
+/** Fills `*options` with the defaults above (those of xmr::PipelineOptions). NULL is a no-op. */
+XMR_API void xmr_pipeline_options_init(xmr_pipeline_options_t* options);
+
+/**
+ * Makes an empty collection.
+ * \param name      used in error messages (e.g. "images"); NULL means "collection". Copied.
+ * \param dim       dimension of each item's embedding, or 0 for none; in [0, 2^31 - 1].
+ * \param metric    XMR_METRIC_* of the embeddings.
+ * \param storage   XMR_DTYPE_* the embeddings are stored as (the input is always float).
+ * \param code_bits length of each item's binary code, or 0 for none; else a multiple of 8 in
+ *                  [8, 4096]. At least one of dim and code_bits must be > 0.
+ * \param device    default device of the searches: AUTO, CPU or GPU (not DEFAULT).
+ * \param out_collection receives the new handle (free it with xmr_collection_free); required.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (a bad value naming `options.<field>`, NULL
+ *         out_collection), XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_collection_create(const char* name, int64_t dim, xmr_metric_t metric, xmr_dtype_t storage,
+                                           int64_t code_bits, xmr_device_t device, xmr_collection_t** out_collection);
+
+/** Releases a collection. NULL is a no-op. Must not race with other calls on it. */
+XMR_API void xmr_collection_free(xmr_collection_t* collection);
+
+/**
+ * Appends `num_items` items: every field the collection stores must be given, and no other.
+ * \param ids        NULL for sequential ids (largest id so far + 1, or 0 when empty), else
+ *                   [num_items] ids in [0, 2^63 - 2], distinct and not stored yet.
+ * \param embeddings [num_items x dim] finite floats when dim > 0 (under cosine no zero row), else NULL.
+ * \param codes      [num_items x code_bits / 8] packed bytes when code_bits > 0, else NULL.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL handle, num_items < 0, a missing or extra field,
+ *         a bad value or id: naming `items.<field>`), XMR_ERR_OUT_OF_MEMORY. On failure the
+ *         collection is unchanged.
+ */
+XMR_API xmr_status_t xmr_collection_add(xmr_collection_t* collection, int64_t num_items, const int64_t* ids,
+                                        const float* embeddings, const uint8_t* codes);
+
+/** Removes the items with these ids (each stored and given once), as xmr_dense_index_remove. */
+XMR_API xmr_status_t xmr_collection_remove(xmr_collection_t* collection, const int64_t* ids, int64_t num_ids);
+
+/** Number of stored items into `*out_size`. XMR_ERR_INVALID_ARGUMENT on a NULL argument. */
+XMR_API xmr_status_t xmr_collection_size(const xmr_collection_t* collection, int64_t* out_size);
+
+/**
+ * Runs the pipeline for a batch of queries against `collection` (xmr::retrieve). Results:
+ * [num_queries x options->k], descending fused score, ties by ascending id; slots beyond what
+ * the shortlist holds have id -1 and score -INFINITY.
+ * \param query_embeddings [num_queries x dim] floats, required when a stage uses embeddings,
+ *                         else ignored (may be NULL).
+ * \param query_codes      [num_queries x code_bits / 8] bytes, required for XMR_SHORTLIST_CODES,
+ *                         else ignored (may be NULL).
+ * \param query_ids        NULL (the scorer sees -1), or [num_queries] ids handed to the scorer.
+ * \param num_queries      >= 0; 0 writes nothing (the outputs may then be NULL).
+ * \param options          required (see xmr_pipeline_options_t).
+ * \param out_ids          [num_queries x k] int64.
+ * \param out_scores       [num_queries x k] float fused scores.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument, an option or shape naming it, an empty
+ *         collection, a stage the collection cannot serve), XMR_ERR_CALLBACK (the scorer returned
+ *         non-zero or NaN), XMR_ERR_UNAVAILABLE, XMR_ERR_OUT_OF_MEMORY, XMR_ERR_DEVICE.
+ *         Synchronous. The collection is never modified.
+ */
+XMR_API xmr_status_t xmr_collection_retrieve(const xmr_collection_t* collection, const float* query_embeddings,
+                                             const uint8_t* query_codes, const int64_t* query_ids, int64_t num_queries,
+                                             const xmr_pipeline_options_t* options, int64_t* out_ids,
+                                             float* out_scores);
+
+/**
+ * Pairs an image and a text collection (xmr::CrossModalIndex), taking both over: on success
+ * their items move into the new index, the two collection handles are released and `*images` and
+ * `*texts` are set to NULL (freeing NULL is a no-op); on failure nothing changes.
+ * \param images, texts pointers to two distinct collection handles; required.
+ * \param out_index     receives the new handle (free it with xmr_cross_modal_free); required.
+ * \return XMR_OK, XMR_ERR_INVALID_ARGUMENT (a NULL argument, the same handle twice),
+ *         XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_cross_modal_create(xmr_collection_t** images, xmr_collection_t** texts,
+                                            xmr_cross_modal_t** out_index);
+
+/** Releases a cross-modal index and both its collections. NULL is a no-op. */
+XMR_API void xmr_cross_modal_free(xmr_cross_modal_t* index);
+
+/**
+ * Cross-modal search by stored items of the query side: image ids for IMAGE_TO_TEXT, text ids
+ * for TEXT_TO_IMAGE; their stored embeddings / codes are the queries (the query side must store
+ * what the stages use, with the other side's dim / code_bits) and their ids go to the scorer.
+ * \param query_ids [num_queries] stored ids of the query side; num_queries >= 0.
+ * Results, options and status codes as xmr_collection_retrieve (an unknown id or a bad
+ * direction is XMR_ERR_INVALID_ARGUMENT).
+ */
+XMR_API xmr_status_t xmr_cross_modal_search(const xmr_cross_modal_t* index, xmr_direction_t direction,
+                                            const int64_t* query_ids, int64_t num_queries,
+                                            const xmr_pipeline_options_t* options, int64_t* out_ids, float* out_scores);
+
+/**
+ * Cross-modal search by new query vectors: image queries against the texts (IMAGE_TO_TEXT) or
+ * text queries against the images (TEXT_TO_IMAGE); exactly xmr_collection_retrieve on that side
+ * (query_embeddings / query_codes have the searched side's dim / code_bits).
+ */
+XMR_API xmr_status_t xmr_cross_modal_search_vectors(const xmr_cross_modal_t* index, xmr_direction_t direction,
+                                                    const float* query_embeddings, const uint8_t* query_codes,
+                                                    const int64_t* query_ids, int64_t num_queries,
+                                                    const xmr_pipeline_options_t* options, int64_t* out_ids,
+                                                    float* out_scores);
+
 #ifdef __cplusplus
 }
 #endif
