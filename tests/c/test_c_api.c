@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -831,6 +832,562 @@ static void test_recall(void) {
   EXPECT_INVALID(xmr_recall_at_k(iv, images, tv, texts, kDim, cpi, &r), "nan");
 }
 
+/* ---- collections and the pipeline ----------------------------------------------------------- */
+
+enum { kCDim = 4, kCBits = 16, kCBytes = kCBits / 8, kImages = 24, kTexts = 30, kCQueries = 5, kMaxK = 16 };
+
+/* One side of the cross-modal data: n items with ids, integer embeddings and codes. */
+typedef struct {
+  int64_t n;
+  int64_t ids[kTexts];
+  float emb[kTexts * kCDim];
+  uint8_t codes[kTexts * kCBytes];
+} side_data;
+
+static void make_side(side_data* d, int64_t n, int64_t first_id, int64_t id_step) {
+  d->n = n;
+  for (int64_t i = 0; i < n; ++i) d->ids[i] = first_id + id_step * i;
+  fill_small_ints(d->emb, n * kCDim);
+  fill_bytes(d->codes, n * kCBytes);
+}
+
+static xmr_collection_t* make_collection(const char* name, const side_data* d, int sequential_ids) {
+  xmr_collection_t* c = NULL;
+  EXPECT_OK(xmr_collection_create(name, kCDim, XMR_METRIC_INNER_PRODUCT, XMR_DTYPE_F32, kCBits, XMR_DEVICE_CPU, &c));
+  EXPECT_OK(xmr_collection_add(c, d->n, sequential_ids ? NULL : d->ids, d->emb, d->codes));
+  return c;
+}
+
+/* The stage scores of one query against every item of `d`: s1 by the shortlist (inner product,
+ * or the code similarity 1 - 2 d / B), s2 the exact inner product (the re-score). */
+static void stage_scores(const side_data* d, const float* q_emb, const uint8_t* q_code, xmr_shortlist_t shortlist,
+                         double* s1, double* s2) {
+  for (int64_t i = 0; i < d->n; ++i) {
+    s2[i] = dot(q_emb, d->emb + i * kCDim, kCDim);
+    s1[i] = shortlist == XMR_SHORTLIST_CODES ? 1.0 - 2.0 * hamming(q_code, d->codes + i * kCBytes, kCBytes) / kCBits
+                                             : s2[i];
+  }
+}
+
+/* The test scorer's score of a pair: a small integer, so every fusion is exact. */
+static float pair_score(int64_t query_row, int64_t candidate_id) {
+  return (float)((candidate_id * 7 + query_row * 3) % 11) - 5.0f;
+}
+
+/* The brute-force pipeline for one query: the top `c` items by s1 (ties by ascending id, ids
+ * ascending with the index), their fused score, and the top k of those (ties by ascending id),
+ * padded with -1 / -INFINITY. */
+static void expected_pipeline(const side_data* d, const double* s1, const double* s2, int64_t query_row,
+                              const xmr_pipeline_options_t* o, int64_t* out_ids, float* out_scores) {
+  double key[kTexts];
+  int64_t order[kTexts];
+  int alive[kTexts] = {0}; /* in the shortlist */
+  double fused_keys[kTexts];
+  for (int64_t i = 0; i < d->n; ++i) key[i] = -s1[i];
+  const int64_t c = o->candidates < d->n ? o->candidates : d->n;
+  rank_by_key(key, d->n, order);
+  for (int64_t r = 0; r < c; ++r) alive[order[r]] = 1;
+  for (int64_t i = 0; i < d->n; ++i) {
+    const int rescored = o->rescore == XMR_RESCORE_EMBEDDINGS;
+    const int reranked = o->scorer != NULL;
+    const double sim = rescored ? s2[i] : s1[i];
+    const double s3 = reranked ? pair_score(query_row, d->ids[i]) : 0.0;
+    double fused = reranked ? s3 : sim;
+    if (o->fusion.mode == XMR_FUSION_SUM && reranked) fused = s3 + sim;
+    if (o->fusion.mode == XMR_FUSION_WEIGHTED) {
+      fused = o->fusion.shortlist_weight * s1[i] + (rescored ? o->fusion.rescore_weight * s2[i] : 0.0) +
+              (reranked ? o->fusion.rerank_weight * s3 : 0.0);
+    }
+    key[i] = -fused;
+  }
+  expected_topk(key, d->ids, alive, d->n, o->k, out_ids, fused_keys);
+  for (int64_t j = 0; j < o->k; ++j) out_scores[j] = out_ids[j] < 0 ? -INFINITY : (float)-fused_keys[j];
+}
+
+/* The scorer's user data: a call count and checks of what the pipeline hands over. */
+typedef struct {
+  atomic_long calls;
+  atomic_long pairs;
+  atomic_int bad;           /* a pair whose similarity or query id is not what brute force says */
+  const side_data* target;  /* the searched side */
+  const double* similarity; /* [num_queries x target->n]: the expected stage-2 (else stage-1) score */
+  const int64_t* query_ids; /* NULL: the scorer must see -1 */
+  int64_t fail_batch;       /* >= 0: return an error on this batch */
+  int64_t nan_batch;        /* >= 0: return NaN on this batch */
+} scorer_state;
+
+static int64_t index_of_id(const side_data* d, int64_t id) {
+  for (int64_t i = 0; i < d->n; ++i) {
+    if (d->ids[i] == id) return i;
+  }
+  return -1;
+}
+
+static int32_t test_scorer(void* user_data, const xmr_pair_batch_t* pairs, float* out_scores, char* message,
+                           size_t message_size) {
+  scorer_state* st = user_data;
+  atomic_fetch_add(&st->calls, 1);
+  atomic_fetch_add(&st->pairs, (long)pairs->num_pairs);
+  if (pairs->batch_index == st->fail_batch) {
+    snprintf(message, message_size, "ITM head failed on %lld pairs", (long long)pairs->num_pairs);
+    return 3;
+  }
+  for (int64_t i = 0; i < pairs->num_pairs; ++i) {
+    const int64_t row = pairs->query_rows[i];
+    const int64_t item = index_of_id(st->target, pairs->candidate_ids[i]);
+    const int64_t want_qid = st->query_ids != NULL ? st->query_ids[row] : -1;
+    if (item < 0 || pairs->query_ids[i] != want_qid ||
+        (double)pairs->similarity[i] != st->similarity[row * st->target->n + item]) {
+      atomic_store(&st->bad, 1);
+    }
+    out_scores[i] = pairs->batch_index == st->nan_batch ? NAN : pair_score(row, pairs->candidate_ids[i]);
+  }
+  return 0;
+}
+
+/* Checks that a call succeeded and that its [nq x o->k] results equal the brute-force pipeline
+ * over `target` for queries given by embeddings and codes (ids and scores exactly). */
+static void check_pipeline(xmr_status_t status, const side_data* target, const float* q_emb, const uint8_t* q_codes,
+                           int64_t nq, const xmr_pipeline_options_t* o, const int64_t* got_ids, const float* got_scores,
+                           const char* what) {
+  CHECK(status == XMR_OK);
+  int mismatches = 0;
+  for (int64_t q = 0; q < nq; ++q) {
+    double s1[kTexts], s2[kTexts];
+    int64_t want_ids[kMaxK];
+    float want_scores[kMaxK];
+    stage_scores(target, q_emb + q * kCDim, q_codes + q * kCBytes, o->shortlist, s1, s2);
+    expected_pipeline(target, s1, s2, q, o, want_ids, want_scores);
+    for (int64_t j = 0; j < o->k; ++j) {
+      if (got_ids[q * o->k + j] != want_ids[j] || got_scores[q * o->k + j] != want_scores[j]) ++mismatches;
+    }
+  }
+  if (mismatches != 0)
+    fprintf(stderr, "pipeline case \"%s\": %d result(s) differ from brute force\n", what, mismatches);
+  CHECK(mismatches == 0);
+}
+
+/* The similarity the scorer sees for each (query, item): s2 with a re-score, else s1. */
+static void scorer_similarity(const side_data* target, const float* q_emb, const uint8_t* q_codes, int64_t nq,
+                              const xmr_pipeline_options_t* o, double* out) {
+  for (int64_t q = 0; q < nq; ++q) {
+    double s1[kTexts], s2[kTexts];
+    stage_scores(target, q_emb + q * kCDim, q_codes + q * kCBytes, o->shortlist, s1, s2);
+    for (int64_t i = 0; i < target->n; ++i)
+      out[q * target->n + i] = o->rescore == XMR_RESCORE_EMBEDDINGS ? s2[i] : s1[i];
+  }
+}
+
+/* Sets `o`'s scorer to test_scorer with `st` as user data, which expects the similarity that
+ * brute force gives for `o`'s stages (`sim`, [nq x target->n], filled here) and `query_ids`.
+ * Set o's stages first. */
+static void attach_scorer(xmr_pipeline_options_t* o, scorer_state* st, const side_data* target, const float* q_emb,
+                          const uint8_t* q_codes, int64_t nq, const int64_t* query_ids, double* sim) {
+  scorer_similarity(target, q_emb, q_codes, nq, o, sim);
+  atomic_init(&st->calls, 0);
+  atomic_init(&st->pairs, 0);
+  atomic_init(&st->bad, 0);
+  st->target = target;
+  st->similarity = sim;
+  st->query_ids = query_ids;
+  st->fail_batch = -1;
+  st->nan_batch = -1;
+  o->scorer = test_scorer;
+  o->scorer_user_data = st;
+}
+
+typedef struct {
+  const char* name;
+  xmr_shortlist_t shortlist;
+  xmr_rescore_t rescore;
+  int scorer;
+  xmr_fusion_t fusion;
+  int64_t k, candidates, scorer_batch, query_chunk;
+  int32_t scorer_threads, listwise;
+} pipeline_case;
+
+static void test_pipeline_results(void) {
+  side_data texts;
+  make_side(&texts, kTexts, 0, 1);
+  xmr_collection_t* c = make_collection("texts", &texts, 1);
+  float q_emb[kCQueries * kCDim];
+  uint8_t q_codes[kCQueries * kCBytes];
+  fill_small_ints(q_emb, kCQueries * kCDim);
+  fill_bytes(q_codes, kCQueries * kCBytes);
+  const int64_t q_ids[kCQueries] = {900, 901, 7, 903, 42};
+  const xmr_fusion_t kReplace = {XMR_FUSION_REPLACE, 0, 0, 1}, kSum = {XMR_FUSION_SUM, 0, 0, 1},
+                     kWeighted = {XMR_FUSION_WEIGHTED, 0.5f, 2.0f, -1.5f};
+  const xmr_shortlist_t kEmb = XMR_SHORTLIST_EMBEDDINGS, kCodes = XMR_SHORTLIST_CODES;
+  const xmr_rescore_t kNone = XMR_RESCORE_NONE, kExact = XMR_RESCORE_EMBEDDINGS;
+  const pipeline_case cases[] = {
+      /* name, shortlist, rescore, scorer, fusion, k, candidates, scorer_batch, query_chunk, scorer_threads, listwise */
+      {"embeddings", kEmb, kNone, 0, kReplace, 5, 12, 256, 0, 1, 0},
+      {"embeddings, C = n", kEmb, kNone, 0, kReplace, 16, 30, 256, 0, 1, 0},
+      {"codes", kCodes, kNone, 0, kReplace, 6, 10, 256, 0, 1, 0},
+      {"codes + rescore", kCodes, kExact, 0, kReplace, 4, 9, 256, 0, 1, 0},
+      {"embeddings + scorer, replace", kEmb, kNone, 1, kReplace, 5, 12, 7, 0, 1, 0},
+      {"embeddings + scorer, sum (ITM + ITC)", kEmb, kNone, 1, kSum, 5, 12, 16, 0, 1, 0},
+      {"codes + rescore + scorer, weighted, 2 threads, chunks", kCodes, kExact, 1, kWeighted, 5, 14, 5, 2, 2, 0},
+      {"codes + scorer, sum, listwise, 3 threads", kCodes, kNone, 1, kSum, 3, 8, 10, 0, 3, 1},
+  };
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; ++t) {
+    const pipeline_case* pc = &cases[t];
+    xmr_pipeline_options_t o;
+    xmr_pipeline_options_init(&o);
+    o.shortlist = pc->shortlist;
+    o.rescore = pc->rescore;
+    o.fusion = pc->fusion;
+    o.k = pc->k;
+    o.candidates = pc->candidates;
+    o.scorer_batch = pc->scorer_batch;
+    o.query_chunk = pc->query_chunk;
+    o.scorer_threads = pc->scorer_threads;
+    o.listwise = pc->listwise;
+    o.device = XMR_DEVICE_CPU;
+    double sim[kCQueries * kTexts];
+    scorer_state st;
+    attach_scorer(&o, &st, &texts, q_emb, q_codes, kCQueries, q_ids, sim);
+    if (!pc->scorer) o.scorer = NULL;
+    int64_t ids[kCQueries * kMaxK];
+    float scores[kCQueries * kMaxK];
+    check_pipeline(xmr_collection_retrieve(c, q_emb, q_codes, q_ids, kCQueries, &o, ids, scores), &texts, q_emb,
+                   q_codes, kCQueries, &o, ids, scores, pc->name);
+    if (pc->scorer) {
+      /* Every shortlisted pair is scored once; the user data saw every call. */
+      const long pairs = (long)(kCQueries * o.candidates);
+      const long min_calls = (pairs + (long)o.scorer_batch - 1) / (long)o.scorer_batch;
+      CHECK(atomic_load(&st.pairs) == pairs);
+      CHECK(atomic_load(&st.calls) >= min_calls && atomic_load(&st.calls) <= pairs);
+      /* One chunk, pairwise: exactly ceil(pairs / scorer_batch) calls. */
+      if (!pc->listwise && pc->query_chunk == 0) CHECK(atomic_load(&st.calls) == min_calls);
+      CHECK(atomic_load(&st.bad) == 0);
+    } else {
+      CHECK(atomic_load(&st.calls) == 0);
+    }
+  }
+  /* Without query ids the scorer sees -1. */
+  {
+    xmr_pipeline_options_t o;
+    xmr_pipeline_options_init(&o);
+    o.k = 3;
+    o.candidates = 6;
+    double sim[kCQueries * kTexts];
+    scorer_state st;
+    attach_scorer(&o, &st, &texts, q_emb, q_codes, kCQueries, NULL, sim);
+    int64_t ids[kCQueries * 3];
+    float scores[kCQueries * 3];
+    check_pipeline(xmr_collection_retrieve(c, q_emb, NULL, NULL, kCQueries, &o, ids, scores), &texts, q_emb, q_codes,
+                   kCQueries, &o, ids, scores, "no query ids");
+    CHECK(atomic_load(&st.calls) == 1 && atomic_load(&st.bad) == 0);
+    /* No queries: nothing is written, the outputs may be NULL. */
+    EXPECT_OK(xmr_collection_retrieve(c, NULL, NULL, NULL, 0, &o, NULL, NULL));
+    CHECK(atomic_load(&st.calls) == 1);
+  }
+  xmr_collection_free(c);
+}
+
+/* A scorer that fails or returns NaN fails the call with XMR_ERR_CALLBACK and its message; the
+ * collection answers as before. */
+static void test_scorer_errors(void) {
+  side_data texts;
+  make_side(&texts, kTexts, 5, 2);
+  xmr_collection_t* c = make_collection("texts", &texts, 0);
+  float q_emb[kCQueries * kCDim];
+  fill_small_ints(q_emb, kCQueries * kCDim);
+  uint8_t q_codes[kCQueries * kCBytes] = {0};
+  xmr_pipeline_options_t o;
+  xmr_pipeline_options_init(&o);
+  o.k = 4;
+  o.candidates = 8;
+  o.scorer_batch = 8; /* one query per batch: 5 batches */
+  o.fusion.mode = XMR_FUSION_SUM;
+  double sim[kCQueries * kTexts];
+  scorer_state st;
+  attach_scorer(&o, &st, &texts, q_emb, q_codes, kCQueries, NULL, sim);
+  int64_t ids[kCQueries * 4], before_ids[kCQueries * 4];
+  float scores[kCQueries * 4], before_scores[kCQueries * 4];
+  EXPECT_OK(xmr_collection_retrieve(c, q_emb, NULL, NULL, kCQueries, &o, before_ids, before_scores));
+  check_pipeline(XMR_OK, &texts, q_emb, q_codes, kCQueries, &o, before_ids, before_scores, "before the errors");
+  CHECK(atomic_load(&st.calls) == 5);
+
+  st.fail_batch = 2;
+  EXPECT_STATUS(xmr_collection_retrieve(c, q_emb, NULL, NULL, kCQueries, &o, ids, scores), XMR_ERR_CALLBACK,
+                "scorer failed on batch 2 (8 pairs of query rows 2..2): scorer returned 3: ITM head failed on 8 pairs");
+  for (int threads = 1; threads <= 4; threads += 3) {
+    o.scorer_threads = threads;
+    EXPECT_STATUS(xmr_collection_retrieve(c, q_emb, NULL, NULL, kCQueries, &o, ids, scores), XMR_ERR_CALLBACK,
+                  "scorer returned 3: ITM head failed");
+  }
+  o.scorer_threads = 1;
+  st.fail_batch = -1;
+  st.nan_batch = 1;
+  EXPECT_STATUS(xmr_collection_retrieve(c, q_emb, NULL, NULL, kCQueries, &o, ids, scores), XMR_ERR_CALLBACK,
+                "scorer returned NaN for pair 0 of batch 1");
+  st.nan_batch = -1;
+  int64_t size = 0;
+  EXPECT_OK(xmr_collection_size(c, &size));
+  CHECK(size == kTexts);
+  const long calls = atomic_load(&st.calls);
+  EXPECT_OK(xmr_collection_retrieve(c, q_emb, NULL, NULL, kCQueries, &o, ids, scores));
+  CHECK(memcmp(ids, before_ids, sizeof ids) == 0 && memcmp(scores, before_scores, sizeof scores) == 0);
+  CHECK(atomic_load(&st.calls) == calls + 5 && atomic_load(&st.bad) == 0);
+  xmr_collection_free(c);
+}
+
+static void test_collection(void) {
+  side_data d;
+  make_side(&d, 6, 10, 10);
+  xmr_collection_t* c = NULL;
+  /* Codes only; padding beyond the collection's size. */
+  EXPECT_OK(xmr_collection_create(NULL, 0, XMR_METRIC_COSINE, XMR_DTYPE_F32, kCBits, XMR_DEVICE_AUTO, &c));
+  EXPECT_OK(xmr_collection_add(c, 3, d.ids, NULL, d.codes));
+  EXPECT_OK(xmr_collection_add(c, 0, NULL, NULL, NULL));
+  int64_t size = -1;
+  EXPECT_OK(xmr_collection_size(c, &size));
+  CHECK(size == 3);
+  xmr_pipeline_options_t o;
+  xmr_pipeline_options_init(&o);
+  CHECK(o.k == 10 && o.candidates == 128 && o.shortlist == XMR_SHORTLIST_EMBEDDINGS && o.rescore == XMR_RESCORE_NONE &&
+        o.scorer == NULL && o.scorer_user_data == NULL && o.scorer_batch == 256 && o.listwise == 0 &&
+        o.scorer_threads == 1 && o.query_chunk == 0 && o.fusion.mode == XMR_FUSION_REPLACE &&
+        o.fusion.rerank_weight == 1.0f && o.device == XMR_DEVICE_DEFAULT);
+  xmr_pipeline_options_init(NULL);
+  o.shortlist = XMR_SHORTLIST_CODES;
+  o.k = 5;
+  o.candidates = 5;
+  int64_t ids[5];
+  float scores[5];
+  EXPECT_OK(xmr_collection_retrieve(c, NULL, d.codes + kCBytes, NULL, 1, &o, ids, scores));
+  CHECK(ids[0] == 20 && scores[0] == 1.0f && ids[3] == -1 && ids[4] == -1 && isinf(scores[4]) && scores[4] < 0);
+  /* The default shortlist needs embeddings, which this collection lacks: named in the message. */
+  o.shortlist = XMR_SHORTLIST_EMBEDDINGS;
+  EXPECT_INVALID(xmr_collection_retrieve(c, NULL, d.codes, NULL, 1, &o, ids, scores),
+                 "options.shortlist (= embeddings): collection 'collection' has no embeddings");
+
+  /* add / remove / size errors; the collection is unchanged after each. */
+  EXPECT_INVALID(xmr_collection_add(NULL, 1, NULL, NULL, d.codes), "collection (= null) must not be null");
+  EXPECT_INVALID(xmr_collection_add(c, -1, NULL, NULL, d.codes), "num_items (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_collection_add(c, 2, NULL, NULL, NULL), "items.codes");
+  EXPECT_INVALID(xmr_collection_add(c, 2, NULL, d.emb, d.codes), "items.embeddings");
+  EXPECT_INVALID(xmr_collection_add(c, 1, d.ids, NULL, d.codes), "items.ids[0] (= 10) is already in collection");
+  EXPECT_INVALID(xmr_collection_remove(NULL, d.ids, 1), "collection (= null) must not be null");
+  EXPECT_INVALID(xmr_collection_remove(c, NULL, 1), "ids (= null) with num_ids (= 1) > 0");
+  EXPECT_INVALID(xmr_collection_remove(c, d.ids, -1), "num_ids (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_collection_remove(c, d.ids + 4, 1), "50");
+  EXPECT_INVALID(xmr_collection_size(NULL, &size), "collection (= null) must not be null");
+  EXPECT_INVALID(xmr_collection_size(c, NULL), "out_size (= null) must not be null");
+  EXPECT_OK(xmr_collection_size(c, &size));
+  CHECK(size == 3);
+  EXPECT_OK(xmr_collection_remove(c, d.ids + 1, 1));
+  EXPECT_OK(xmr_collection_size(c, &size));
+  CHECK(size == 2);
+  o.shortlist = XMR_SHORTLIST_CODES;
+  EXPECT_OK(xmr_collection_retrieve(c, NULL, d.codes + kCBytes, NULL, 1, &o, ids, scores));
+  CHECK(ids[0] != 20 && ids[2] == -1);
+  xmr_collection_free(c);
+  xmr_collection_free(NULL);
+
+  /* create errors */
+  c = NULL;
+  EXPECT_INVALID(xmr_collection_create("x", 4, XMR_METRIC_COSINE, XMR_DTYPE_F32, 0, XMR_DEVICE_CPU, NULL),
+                 "out_collection (= null) must not be null");
+  EXPECT_INVALID(xmr_collection_create("x", 0, XMR_METRIC_COSINE, XMR_DTYPE_F32, 0, XMR_DEVICE_CPU, &c), "options.");
+  EXPECT_INVALID(xmr_collection_create("x", 4, XMR_METRIC_COSINE, XMR_DTYPE_F32, 12, XMR_DEVICE_CPU, &c), "12");
+  EXPECT_INVALID(xmr_collection_create("x", -4, XMR_METRIC_COSINE, XMR_DTYPE_F32, 0, XMR_DEVICE_CPU, &c), "-4");
+  EXPECT_INVALID(xmr_collection_create("x", 4, 9, XMR_DTYPE_F32, 0, XMR_DEVICE_CPU, &c), "9");
+  EXPECT_INVALID(xmr_collection_create("x", 4, XMR_METRIC_COSINE, 9, 0, XMR_DEVICE_CPU, &c), "9");
+  EXPECT_INVALID(xmr_collection_create("x", 4, XMR_METRIC_COSINE, XMR_DTYPE_F32, 0, XMR_DEVICE_DEFAULT, &c), "-1");
+  CHECK(c == NULL);
+}
+
+/* Every NULL and bad option of a pipeline call, on a collection that answers as before after. */
+static void test_pipeline_errors(void) {
+  side_data d;
+  make_side(&d, 10, 0, 1);
+  xmr_collection_t* c = make_collection("items", &d, 1);
+  float q[2 * kCDim];
+  fill_small_ints(q, 2 * kCDim);
+  xmr_pipeline_options_t good;
+  xmr_pipeline_options_init(&good);
+  good.k = 3;
+  good.candidates = 5;
+  int64_t ids[6], before_ids[6];
+  float scores[6], before_scores[6];
+  EXPECT_OK(xmr_collection_retrieve(c, q, NULL, NULL, 2, &good, before_ids, before_scores));
+
+  EXPECT_INVALID(xmr_collection_retrieve(NULL, q, NULL, NULL, 2, &good, ids, scores),
+                 "collection (= null) must not be null");
+  EXPECT_INVALID(xmr_collection_retrieve(c, q, NULL, NULL, 2, NULL, ids, scores), "options (= null) must not be null");
+  EXPECT_INVALID(xmr_collection_retrieve(c, q, NULL, NULL, -1, &good, ids, scores), "num_queries (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_collection_retrieve(c, q, NULL, NULL, 2, &good, NULL, scores),
+                 "out_ids (= null) with num_queries (= 2) > 0");
+  EXPECT_INVALID(xmr_collection_retrieve(c, q, NULL, NULL, 2, &good, ids, NULL),
+                 "out_scores (= null) with num_queries (= 2) > 0");
+  EXPECT_INVALID(xmr_collection_retrieve(c, NULL, NULL, NULL, 2, &good, ids, scores), "queries.embeddings");
+  {
+    xmr_pipeline_options_t o = good;
+    o.shortlist = XMR_SHORTLIST_CODES;
+    EXPECT_INVALID(xmr_collection_retrieve(c, q, NULL, NULL, 2, &o, ids, scores), "queries.codes");
+  }
+  {
+    float bad[2 * kCDim];
+    memcpy(bad, q, sizeof bad);
+    bad[5] = NAN;
+    EXPECT_INVALID(xmr_collection_retrieve(c, bad, NULL, NULL, 2, &good, ids, scores), "nan");
+  }
+  /* One bad field at a time, each named with its value. */
+  struct {
+    int field;
+    int64_t value;
+    const char* text;
+  } const bad[] = {
+      {0, 0, "options.k (= 0) must be in [1, "},
+      {1, 2, "options.candidates (= 2) must be in [options.k (= 3), "},
+      {2, 1, "options.shortlist (= 1, multi_vector) is not in the C ABI yet"},
+      {2, 9, "options.shortlist (= 9) is not a ShortlistBy value"},
+      {3, 2, "options.rescore (= 2, multi_vector) is not in the C ABI yet"},
+      {3, -3, "options.rescore (= -3) is not a RescoreBy value"},
+      {4, 0, "options.scorer_batch (= 0) must be >= 1"},
+      {5, 0, "options.scorer_threads (= 0) must be in [1, 256]"},
+      {5, 257, "options.scorer_threads (= 257) must be in [1, 256]"},
+      {6, -1, "options.query_chunk (= -1) must be >= 0"},
+      {7, 3, "options.fusion.mode (= 3) is not a FusionMode value"},
+      {8, 0, "options.fusion.shortlist_weight (= nan) must be finite"},
+      {9, 0, "options.fusion.rescore_weight (= inf) must be finite"},
+      {10, 0, "options.fusion.rerank_weight (= nan) must be finite"},
+      {11, 7, "7"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    xmr_pipeline_options_t o = good;
+    switch (bad[i].field) {
+      case 0: o.k = bad[i].value; break;
+      case 1: o.candidates = bad[i].value; break;
+      case 2: o.shortlist = (xmr_shortlist_t)bad[i].value; break;
+      case 3: o.rescore = (xmr_rescore_t)bad[i].value; break;
+      case 4: o.scorer_batch = bad[i].value; break;
+      case 5: o.scorer_threads = (int32_t)bad[i].value; break;
+      case 6: o.query_chunk = bad[i].value; break;
+      case 7: o.fusion.mode = (xmr_fusion_mode_t)bad[i].value; break;
+      case 8: o.fusion.shortlist_weight = NAN; break;
+      case 9: o.fusion.rescore_weight = INFINITY; break;
+      case 10: o.fusion.rerank_weight = NAN; break;
+      default: o.device = (xmr_device_t)bad[i].value; break;
+    }
+    EXPECT_INVALID(xmr_collection_retrieve(c, q, NULL, NULL, 2, &o, ids, scores), bad[i].text);
+  }
+  if (xmr_gpu_count() == 0) {
+    xmr_pipeline_options_t o = good;
+    o.device = XMR_DEVICE_GPU;
+    EXPECT_STATUS(xmr_collection_retrieve(c, q, NULL, NULL, 2, &o, ids, scores), XMR_ERR_UNAVAILABLE, "");
+  }
+  /* An empty collection. */
+  {
+    xmr_collection_t* empty = NULL;
+    EXPECT_OK(
+        xmr_collection_create("empty", kCDim, XMR_METRIC_INNER_PRODUCT, XMR_DTYPE_F32, 0, XMR_DEVICE_CPU, &empty));
+    EXPECT_INVALID(xmr_collection_retrieve(empty, q, NULL, NULL, 2, &good, ids, scores),
+                   "collection 'empty' is empty (size = 0)");
+    xmr_collection_free(empty);
+  }
+  EXPECT_OK(xmr_collection_retrieve(c, q, NULL, NULL, 2, &good, ids, scores));
+  CHECK(memcmp(ids, before_ids, sizeof ids) == 0 && memcmp(scores, before_scores, sizeof scores) == 0);
+  xmr_collection_free(c);
+}
+
+/* Both directions of a cross-modal index, by stored ids and by new vectors, against brute force
+ * over the other side; the collection handles are taken over. */
+static void test_cross_modal(void) {
+  side_data images, texts;
+  make_side(&images, kImages, 100, 3);
+  make_side(&texts, kTexts, 0, 1);
+  xmr_collection_t* ci = make_collection("images", &images, 0);
+  xmr_collection_t* ct = make_collection("texts", &texts, 1);
+  xmr_cross_modal_t* index = NULL;
+
+  EXPECT_INVALID(xmr_cross_modal_create(NULL, &ct, &index), "images (= null) must not be null");
+  EXPECT_INVALID(xmr_cross_modal_create(&ci, NULL, &index), "texts (= null) must not be null");
+  EXPECT_INVALID(xmr_cross_modal_create(&ci, &ct, NULL), "out_index (= null) must not be null");
+  EXPECT_INVALID(xmr_cross_modal_create(&ci, &ci, &index), "*images and *texts are the same collection handle");
+  {
+    xmr_collection_t* none = NULL;
+    EXPECT_INVALID(xmr_cross_modal_create(&none, &ct, &index), "*images (= null) must not be null");
+    EXPECT_INVALID(xmr_cross_modal_create(&ci, &none, &index), "*texts (= null) must not be null");
+  }
+  CHECK(index == NULL && ci != NULL && ct != NULL);
+  int64_t size = 0;
+  EXPECT_OK(xmr_collection_size(ci, &size)); /* still usable after the failures */
+  CHECK(size == kImages);
+
+  EXPECT_OK(xmr_cross_modal_create(&ci, &ct, &index));
+  CHECK(index != NULL && ci == NULL && ct == NULL);
+  xmr_collection_free(ci); /* NULL now: a no-op */
+
+  const int64_t image_q[3] = {100 + 3 * 5, 100 + 3 * 0, 100 + 3 * 23};
+  const int64_t text_q[4] = {29, 3, 3, 11};
+  for (int shortlist = 0; shortlist < 2; ++shortlist) {
+    xmr_pipeline_options_t o;
+    xmr_pipeline_options_init(&o);
+    o.k = 4;
+    o.candidates = 9;
+    o.shortlist = shortlist ? XMR_SHORTLIST_CODES : XMR_SHORTLIST_EMBEDDINGS;
+    o.fusion.mode = XMR_FUSION_SUM;
+    for (xmr_direction_t dir = XMR_DIRECTION_IMAGE_TO_TEXT; dir <= XMR_DIRECTION_TEXT_TO_IMAGE; ++dir) {
+      const int i2t = dir == XMR_DIRECTION_IMAGE_TO_TEXT;
+      const side_data* from = i2t ? &images : &texts;
+      const side_data* to = i2t ? &texts : &images;
+      const int64_t* qids = i2t ? image_q : text_q;
+      const int64_t nq = i2t ? 3 : 4;
+      float q_emb[4 * kCDim];
+      uint8_t q_codes[4 * kCBytes];
+      for (int64_t q = 0; q < nq; ++q) {
+        const int64_t row = index_of_id(from, qids[q]);
+        memcpy(q_emb + q * kCDim, from->emb + row * kCDim, sizeof(float) * kCDim);
+        memcpy(q_codes + q * kCBytes, from->codes + row * kCBytes, kCBytes);
+      }
+      double sim[4 * kTexts];
+      scorer_state st;
+      attach_scorer(&o, &st, to, q_emb, q_codes, nq, qids, sim);
+      int64_t ids[4 * 4];
+      float scores[4 * 4];
+      check_pipeline(xmr_cross_modal_search(index, dir, qids, nq, &o, ids, scores), to, q_emb, q_codes, nq, &o, ids,
+                     scores, i2t ? "i2t by ids" : "t2i by ids");
+      CHECK(atomic_load(&st.calls) == 1 && atomic_load(&st.bad) == 0);
+      check_pipeline(xmr_cross_modal_search_vectors(index, dir, q_emb, q_codes, qids, nq, &o, ids, scores), to, q_emb,
+                     q_codes, nq, &o, ids, scores, i2t ? "i2t by vectors" : "t2i by vectors");
+      CHECK(atomic_load(&st.calls) == 2 && atomic_load(&st.bad) == 0);
+    }
+  }
+  /* errors */
+  xmr_pipeline_options_t o;
+  xmr_pipeline_options_init(&o);
+  o.k = 2;
+  o.candidates = 4;
+  int64_t ids[8];
+  float scores[8];
+  float q_emb[kCDim] = {1, 0, 0, 0};
+  EXPECT_INVALID(xmr_cross_modal_search(NULL, 0, text_q, 1, &o, ids, scores), "index (= null) must not be null");
+  EXPECT_INVALID(xmr_cross_modal_search(index, 2, text_q, 1, &o, ids, scores), "direction (= 2) is not a Direction");
+  EXPECT_INVALID(xmr_cross_modal_search(index, 0, NULL, 1, &o, ids, scores),
+                 "query_ids (= null) with num_queries (= 1) > 0");
+  EXPECT_INVALID(xmr_cross_modal_search(index, 0, text_q, -1, &o, ids, scores), "num_queries (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_cross_modal_search(index, 0, text_q, 1, NULL, ids, scores), "options (= null) must not be null");
+  EXPECT_INVALID(xmr_cross_modal_search(index, 0, text_q, 1, &o, NULL, scores), "out_ids (= null)");
+  EXPECT_INVALID(xmr_cross_modal_search(index, 0, text_q + 1, 1, &o, ids, scores), "3"); /* 3 is not an image id */
+  EXPECT_OK(xmr_cross_modal_search(index, 1, text_q + 1, 1, &o, ids, scores));           /* but a text id */
+  EXPECT_OK(xmr_cross_modal_search(index, 1, NULL, 0, &o, NULL, NULL));
+  EXPECT_INVALID(xmr_cross_modal_search_vectors(NULL, 0, q_emb, NULL, NULL, 1, &o, ids, scores),
+                 "index (= null) must not be null");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors(index, -1, q_emb, NULL, NULL, 1, &o, ids, scores),
+                 "direction (= -1) is not a Direction value");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors(index, 0, q_emb, NULL, NULL, -2, &o, ids, scores),
+                 "num_queries (= -2) must be >= 0");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors(index, 0, q_emb, NULL, NULL, 1, NULL, ids, scores), "options (= null)");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors(index, 0, q_emb, NULL, NULL, 1, &o, ids, NULL), "out_scores (= null)");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors(index, 0, NULL, NULL, NULL, 1, &o, ids, scores), "queries.embeddings");
+  xmr_cross_modal_free(index);
+  xmr_cross_modal_free(NULL);
+}
+
 int main(void) {
   strcpy(g_dir, "/tmp/xmr_c_api_XXXXXX");
   if (mkdtemp(g_dir) == NULL) {
@@ -847,6 +1404,11 @@ int main(void) {
   test_files();
   test_metrics();
   test_recall();
+  test_collection();
+  test_pipeline_results();
+  test_scorer_errors();
+  test_pipeline_errors();
+  test_cross_modal();
   rmdir(g_dir);
   if (g_failures != 0) {
     fprintf(stderr, "test_c_api: %d check(s) failed (seed %llu)\n", g_failures, (unsigned long long)kSeed);
