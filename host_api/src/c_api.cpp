@@ -228,6 +228,29 @@ xmr::MatrixView<const std::uint8_t> byte_rows(const std::uint8_t* data, std::int
   return {data, rows, cols};
 }
 
+// Copies n values into a row of `width` slots and fills the rest with `pad`.
+template <class T>
+void pad_row(const T* values, std::int64_t n, std::int64_t width, T pad, T* row) {
+  std::copy(values, values + n, row);
+  std::fill(row + n, row + width, pad);
+}
+
+// The shared body of precision@K and NDCG@K: `metric` is xmr::eval::precision_at_k or ndcg_at_k.
+template <class Metric>
+xmr_status_t list_metric(Metric metric, const std::int64_t* ranked, std::int64_t num_queries, std::int64_t ranked_cols,
+                         const std::uint8_t* query_labels, const std::uint8_t* db_labels, std::int64_t num_db,
+                         std::int64_t num_classes, std::int64_t k, xmr_metric_result_t* out, double* out_per_query) {
+  return c_call([&] {
+    require(out, "out");
+    require_labelled_rows(ranked, "ranked", num_queries, db_labels, "db_labels", num_db, query_labels, db_labels);
+    const xmr::eval::MetricResult r =
+        metric(xmr::MatrixView<const std::int64_t>(ranked, num_queries, ranked_cols),
+               byte_rows(query_labels, num_queries, num_classes), byte_rows(db_labels, num_db, num_classes), k);
+    *out = xmr_metric_result_t{r.mean, r.queries, r.skipped_queries, r.no_relevant_queries};
+    if (out_per_query != nullptr) std::copy(r.per_query.begin(), r.per_query.end(), out_per_query);
+  });
+}
+
 // The C scorer as the pipeline's score_fn: a non-zero return becomes an xmr::Error(Callback)
 // carrying the scorer's message, which the pipeline reports with the batch it failed on.
 xmr::PairScoreFn scorer_adapter(xmr_scorer_fn scorer, void* user_data) {
@@ -456,6 +479,29 @@ xmr_status_t xmr_binary_index_search(const xmr_binary_index_t* index, const uint
   });
 }
 
+xmr_status_t xmr_binary_index_range_search(const xmr_binary_index_t* index, const uint8_t* queries, int64_t num_queries,
+                                           int32_t radius, int64_t max_results, xmr_device_t device, int64_t* out_ids,
+                                           int32_t* out_distances, int64_t* out_counts, int64_t* out_num_within) {
+  return c_call([&] {
+    const auto& h = deref(index, "index");
+    require_rows(queries, "queries", num_queries, "num_queries");
+    require_results(out_ids, out_distances, "out_distances", num_queries);
+    XMR_EXPECTS(out_counts != nullptr || num_queries == 0, "out_counts (= null) with num_queries (= ", num_queries,
+                ") > 0");
+    const xmr::RangeSearchResult r = h.index.range_search(byte_rows(queries, num_queries, h.index.code_bytes()), radius,
+                                                          max_results, search_options(device));
+    for (std::int64_t q = 0; q < num_queries; ++q) {
+      const std::int64_t lo = r.offsets[static_cast<std::size_t>(q)];
+      const std::int64_t n = r.offsets[static_cast<std::size_t>(q + 1)] - lo;
+      const std::int64_t row = q * max_results;  // < the caller's buffer size
+      pad_row(r.ids.data() + lo, n, max_results, std::int64_t{-1}, out_ids + row);
+      pad_row(r.distances.data() + lo, n, max_results, std::int32_t{XMR_EMPTY_DISTANCE}, out_distances + row);
+      out_counts[q] = n;
+      if (out_num_within != nullptr) out_num_within[q] = r.num_within[static_cast<std::size_t>(q)];
+    }
+  });
+}
+
 xmr_status_t xmr_binary_index_save(const xmr_binary_index_t* index, const char* path) {
   return save_index(index, path);
 }
@@ -510,6 +556,20 @@ xmr_status_t xmr_recall_at_k(const float* images, int64_t num_images, const floa
     *out = xmr_retrieval_recall_t{r.i2t_r1,  r.i2t_r5,   r.i2t_r10,  r.t2i_r1, r.t2i_r5,
                                   r.t2i_r10, r.i2t_mean, r.t2i_mean, r.r_mean};
   });
+}
+
+xmr_status_t xmr_precision_at_k(const int64_t* ranked, int64_t num_queries, int64_t ranked_cols,
+                                const uint8_t* query_labels, const uint8_t* db_labels, int64_t num_db,
+                                int64_t num_classes, int64_t k, xmr_metric_result_t* out, double* out_per_query) {
+  return list_metric(xmr::eval::precision_at_k, ranked, num_queries, ranked_cols, query_labels, db_labels, num_db,
+                     num_classes, k, out, out_per_query);
+}
+
+xmr_status_t xmr_ndcg_at_k(const int64_t* ranked, int64_t num_queries, int64_t ranked_cols, const uint8_t* query_labels,
+                           const uint8_t* db_labels, int64_t num_db, int64_t num_classes, int64_t k,
+                           xmr_metric_result_t* out, double* out_per_query) {
+  return list_metric(xmr::eval::ndcg_at_k, ranked, num_queries, ranked_cols, query_labels, db_labels, num_db,
+                     num_classes, k, out, out_per_query);
 }
 
 // ---- collections and the pipeline ----------------------------------------------------------

@@ -653,6 +653,86 @@ static void test_files(void) {
   remove(bad_path);
 }
 
+/* Radius search against brute force: every code within the radius by (distance, id), the first
+ * max_results of them in each padded row, and the full count. */
+static void check_range(const xmr_binary_index_t* index, const uint8_t* queries, const uint8_t* codes,
+                        const int64_t* ids, int32_t radius, int64_t max_results) {
+  int64_t* got_ids = malloc((size_t)(kQueries * max_results) * sizeof *got_ids);
+  int32_t* got = malloc((size_t)(kQueries * max_results) * sizeof *got);
+  int64_t counts[kQueries], within[kQueries];
+  int64_t want_ids[kCodes];
+  double want[kCodes], key[kCodes];
+  int alive[kCodes];
+  EXPECT_OK(xmr_binary_index_range_search(index, queries, kQueries, radius, max_results, XMR_DEVICE_DEFAULT, got_ids,
+                                          got, counts, within));
+  for (int64_t q = 0; q < kQueries; ++q) {
+    int64_t n_within = 0;
+    for (int64_t i = 0; i < kCodes; ++i) {
+      key[i] = hamming(queries + q * kCodeBytes, codes + i * kCodeBytes, kCodeBytes);
+      alive[i] = key[i] <= radius;
+      n_within += alive[i];
+    }
+    expected_topk(key, ids, alive, kCodes, kCodes, want_ids, want);
+    CHECK(within[q] == n_within && counts[q] == (n_within < max_results ? n_within : max_results));
+    for (int64_t j = 0; j < max_results; ++j) {
+      const int64_t w = j < n_within ? want_ids[j] : -1;
+      CHECK(got_ids[q * max_results + j] == w);
+      CHECK(got[q * max_results + j] == (w >= 0 ? (int32_t)want[j] : XMR_EMPTY_DISTANCE));
+    }
+  }
+  free(got_ids);
+  free(got);
+}
+
+static void test_range_search(void) {
+  uint8_t codes[kCodes * kCodeBytes], queries[kQueries * kCodeBytes];
+  make_codes(codes, queries);
+  memcpy(queries + kCodeBytes, codes + 8 * kCodeBytes, kCodeBytes); /* query 1 is code 8 and its twin 9 */
+  int64_t ids[kCodes];
+  for (int i = 0; i < kCodes; ++i) ids[i] = 7 + 3 * i;
+  xmr_binary_index_t* index = NULL;
+  EXPECT_OK(xmr_binary_index_create(kBits, XMR_DEVICE_CPU, &index));
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 1, 3, 4, XMR_DEVICE_CPU, ids, NULL, NULL, NULL),
+                 "out_distances (= null)");
+  EXPECT_OK(xmr_binary_index_add(index, codes, kCodes, ids));
+  for (int32_t radius = 0; radius <= kBits; radius += 30) {
+    check_range(index, queries, codes, ids, radius, 1);
+    check_range(index, queries, codes, ids, radius, 5);      /* some rows truncated, some padded */
+    check_range(index, queries, codes, ids, radius, kCodes); /* every code fits */
+  }
+  check_range(index, queries, codes, ids, 29, 3);
+  int64_t out_ids[2 * 4], counts[2], within[2];
+  int32_t dist[2 * 4];
+  /* No queries: nothing is written; out_num_within is optional. */
+  EXPECT_OK(xmr_binary_index_range_search(index, NULL, 0, 3, 4, XMR_DEVICE_CPU, NULL, NULL, NULL, NULL));
+  EXPECT_OK(xmr_binary_index_range_search(index, queries, 2, 0, 4, XMR_DEVICE_CPU, out_ids, dist, counts, NULL));
+  CHECK(counts[1] == 2 && out_ids[4] == ids[8] && out_ids[5] == ids[9] && dist[5] == 0 && out_ids[6] == -1);
+
+  EXPECT_INVALID(xmr_binary_index_range_search(NULL, queries, 2, 3, 4, XMR_DEVICE_CPU, out_ids, dist, counts, within),
+                 "index (= null) must not be null");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, NULL, 2, 3, 4, XMR_DEVICE_CPU, out_ids, dist, counts, within),
+                 "queries (= null) with num_queries (= 2) > 0");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, -1, 3, 4, XMR_DEVICE_CPU, out_ids, dist, counts, within),
+                 "num_queries (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 2, 3, 4, XMR_DEVICE_CPU, NULL, dist, counts, within),
+                 "out_ids (= null) with num_queries (= 2) > 0");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 2, 3, 4, XMR_DEVICE_CPU, out_ids, dist, NULL, within),
+                 "out_counts (= null) with num_queries (= 2) > 0");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 2, -1, 4, XMR_DEVICE_CPU, out_ids, dist, counts, within),
+                 "radius (= -1) must be in [0, 64]");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 2, 65, 4, XMR_DEVICE_CPU, out_ids, dist, counts, within),
+                 "radius (= 65) must be in [0, 64]");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 2, 3, 0, XMR_DEVICE_CPU, out_ids, dist, counts, within),
+                 "max_results (= 0) must be in [1, ");
+  EXPECT_INVALID(xmr_binary_index_range_search(index, queries, 2, 3, 4, 9, out_ids, dist, counts, within), "9");
+  if (xmr_gpu_count() == 0) {
+    EXPECT_STATUS(xmr_binary_index_range_search(index, queries, 2, 3, 4, XMR_DEVICE_GPU, out_ids, dist, counts, within),
+                  XMR_ERR_UNAVAILABLE, "");
+  }
+  check_range(index, queries, codes, ids, 30, 5); /* unchanged */
+  xmr_binary_index_free(index);
+}
+
 /* ---- metrics --------------------------------------------------------------------------------- */
 
 enum { kMq = 9, kMn = 30, kClasses = 5 };
@@ -1388,6 +1468,106 @@ static void test_cross_modal(void) {
   xmr_cross_modal_free(NULL);
 }
 
+/* precision@K and NDCG@K of [kMq x kL] result lists (database rows, -1 padding at the end of
+ * some rows) against a C reimplementation of their definitions. */
+enum { kL = 12 };
+
+static int shared_labels(const uint8_t* a, const uint8_t* b) {
+  int n = 0;
+  for (int c = 0; c < kClasses; ++c) n += a[c] && b[c];
+  return n;
+}
+
+static double expected_list_metric(int ndcg, const int64_t* ranked, const uint8_t* ql, const uint8_t* dl, int64_t k,
+                                   double* per_query, int64_t* no_relevant) {
+  const int64_t window = k < kMn ? k : kMn;
+  double total = 0;
+  *no_relevant = 0;
+  for (int q = 0; q < kMq; ++q) {
+    double gains[kMn], ideal_keys[kMn];
+    int64_t ideal[kMn];
+    int any = 0;
+    for (int i = 0; i < kMn; ++i) {
+      gains[i] =
+          ndcg ? shared_labels(ql + q * kClasses, dl + i * kClasses) : relevant(ql + q * kClasses, dl + i * kClasses);
+      ideal_keys[i] = -gains[i];
+      any |= gains[i] > 0;
+    }
+    *no_relevant += !any;
+    double value = 0, best = 0;
+    rank_by_key(ideal_keys, kMn, ideal);
+    for (int64_t j = 0; j < window; ++j) {
+      const int64_t item = j < kL ? ranked[q * kL + j] : -1;
+      const double g = item < 0 ? 0.0 : gains[item];
+      value += ndcg ? (pow(2.0, g) - 1.0) / log2((double)j + 2.0) : g;
+      best += (pow(2.0, gains[ideal[j]]) - 1.0) / log2((double)j + 2.0);
+    }
+    per_query[q] = ndcg ? (best > 0 ? value / best : 0.0) : value / (double)window;
+    total += per_query[q];
+  }
+  return total / kMq;
+}
+
+static void test_list_metrics(void) {
+  uint8_t ql[kMq * kClasses], dl[kMn * kClasses];
+  for (int i = 0; i < kMq * kClasses; ++i) ql[i] = next_u32() % 3u == 0;
+  for (int i = 0; i < kMn * kClasses; ++i) dl[i] = next_u32() % 3u == 0;
+  memset(ql, 0, kClasses); /* query 0 has no relevant item */
+  /* Each row: distinct database rows in a random order, the last (q % 4) entries -1. */
+  int64_t ranked[kMq * kL];
+  for (int q = 0; q < kMq; ++q) {
+    int64_t perm[kMn];
+    for (int i = 0; i < kMn; ++i) perm[i] = i;
+    for (int i = kMn - 1; i > 0; --i) {
+      const int j = (int)(next_u32() % (uint32_t)(i + 1));
+      const int64_t t = perm[i];
+      perm[i] = perm[j];
+      perm[j] = t;
+    }
+    for (int j = 0; j < kL; ++j) ranked[q * kL + j] = j < kL - q % 4 ? perm[j] : -1;
+  }
+  for (int ndcg = 0; ndcg <= 1; ++ndcg) {
+    const int64_t ks[3] = {1, 5, kL};
+    for (int t = 0; t < 3; ++t) {
+      const int64_t k = ks[t];
+      double want_pq[kMq], got_pq[kMq];
+      int64_t no_relevant = 0;
+      const double want = expected_list_metric(ndcg, ranked, ql, dl, k, want_pq, &no_relevant);
+      xmr_metric_result_t r;
+      const xmr_status_t st = ndcg ? xmr_ndcg_at_k(ranked, kMq, kL, ql, dl, kMn, kClasses, k, &r, got_pq)
+                                   : xmr_precision_at_k(ranked, kMq, kL, ql, dl, kMn, kClasses, k, &r, got_pq);
+      CHECK(st == XMR_OK);
+      CHECK(fabs(r.mean - want) < 1e-12 && r.queries == kMq && r.skipped_queries == 0 &&
+            r.no_relevant_queries == no_relevant && no_relevant >= 1);
+      for (int q = 0; q < kMq; ++q) CHECK(fabs(got_pq[q] - want_pq[q]) < 1e-12);
+      EXPECT_OK(ndcg ? xmr_ndcg_at_k(ranked, kMq, kL, ql, dl, kMn, kClasses, k, &r, NULL)
+                     : xmr_precision_at_k(ranked, kMq, kL, ql, dl, kMn, kClasses, k, &r, NULL));
+    }
+  }
+  xmr_metric_result_t r;
+  typedef xmr_status_t (*list_metric_fn)(const int64_t*, int64_t, int64_t, const uint8_t*, const uint8_t*, int64_t,
+                                         int64_t, int64_t, xmr_metric_result_t*, double*);
+  const list_metric_fn fns[2] = {xmr_precision_at_k, xmr_ndcg_at_k};
+  const int64_t saved = ranked[3];
+  for (int f = 0; f < 2; ++f) {
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, ql, dl, kMn, kClasses, 5, NULL, NULL), "out (= null) must not be null");
+    EXPECT_INVALID(fns[f](NULL, kMq, kL, ql, dl, kMn, kClasses, 5, &r, NULL), "ranked (= null) with num_queries (= 9)");
+    EXPECT_INVALID(fns[f](ranked, -1, kL, ql, dl, kMn, kClasses, 5, &r, NULL), "num_queries (= -1) must be >= 0");
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, ql, dl, -1, kClasses, 5, &r, NULL), "num_db (= -1) must be >= 0");
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, NULL, dl, kMn, kClasses, 5, &r, NULL), "query_labels (= null)");
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, ql, NULL, kMn, kClasses, 5, &r, NULL), "db_labels (= null)");
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, ql, dl, kMn, kClasses, 0, &r, NULL), "k (= 0)");
+    ranked[3] = kMn;
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, ql, dl, kMn, kClasses, 5, &r, NULL), "(= 30)");
+    ranked[3] = ranked[2];
+    EXPECT_INVALID(fns[f](ranked, kMq, kL, ql, dl, kMn, kClasses, 5, &r, NULL), "ranked");
+    ranked[3] = saved;
+  }
+  /* The lists must cover the evaluated window min(K, N). */
+  EXPECT_INVALID(xmr_precision_at_k(ranked, kMq, kL, ql, dl, kMn, kClasses, kL + 1, &r, NULL),
+                 "ranked.cols (= 12) must be >= min(k, N) (= 13)");
+}
+
 int main(void) {
   strcpy(g_dir, "/tmp/xmr_c_api_XXXXXX");
   if (mkdtemp(g_dir) == NULL) {
@@ -1409,6 +1589,8 @@ int main(void) {
   test_scorer_errors();
   test_pipeline_errors();
   test_cross_modal();
+  test_range_search();
+  test_list_metrics();
   rmdir(g_dir);
   if (g_failures != 0) {
     fprintf(stderr, "test_c_api: %d check(s) failed (seed %llu)\n", g_failures, (unsigned long long)kSeed);

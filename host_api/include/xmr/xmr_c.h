@@ -2,8 +2,9 @@
 #define XMR_XMR_C_H
 /**
  * \file
- * The stable C ABI of libxmr (C99): opaque handles over DenseIndex and BinaryIndex, the
- * evaluation metrics, status codes and a per-thread last-error message. For the languages that
+ * The stable C ABI of libxmr (C99): opaque handles over DenseIndex, BinaryIndex, Collection and
+ * CrossModalIndex, the retrieval pipeline with a C re-rank scorer, the evaluation metrics, status
+ * codes and a per-thread last-error message. For the languages that
  * call C (Go, Rust, Java, C#, Python's ctypes); docs/c_api.md has the conventions and an example.
  *
  * Conventions (every function below):
@@ -262,6 +263,31 @@ XMR_API xmr_status_t xmr_binary_index_search(const xmr_binary_index_t* index, co
                                              int64_t num_queries, int64_t k, xmr_device_t device, int64_t* out_ids,
                                              int32_t* out_distances);
 
+/**
+ * Radius search: every stored code within Hamming distance `radius` of each query, ascending
+ * distance, ties by ascending id (xmr::BinaryIndex::range_search). A variable number of results
+ * per query, returned by the caller-capacity convention: the caller gives room for
+ * `max_results` per query, row q of the outputs holds the first out_counts[q] results and is
+ * padded with id -1 / XMR_EMPTY_DISTANCE, and out_num_within[q] is how many codes are within the
+ * radius (more than max_results: query q was truncated to its max_results nearest; call again
+ * with a larger max_results for all of them). No size query is needed, and nothing is lost
+ * between two calls when another thread adds codes.
+ * \param queries        [num_queries x B/8] bytes; num_queries may be 0 (nothing is written).
+ * \param radius         in [0, B].
+ * \param max_results    results per query the outputs can hold, in [1, 2^31 - 1].
+ * \param device         as xmr_binary_index_search.
+ * \param out_ids        [num_queries x max_results] int64.
+ * \param out_distances  [num_queries x max_results] int32.
+ * \param out_counts     [num_queries] int64: results written in each row (<= max_results).
+ * \param out_num_within NULL, or [num_queries] int64: codes within the radius (may exceed max_results).
+ * eturn XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument, num_queries < 0, radius, max_results,
+ *         an empty index), XMR_ERR_UNAVAILABLE, XMR_ERR_OUT_OF_MEMORY, XMR_ERR_DEVICE. Synchronous.
+ */
+XMR_API xmr_status_t xmr_binary_index_range_search(const xmr_binary_index_t* index, const uint8_t* queries,
+                                                   int64_t num_queries, int32_t radius, int64_t max_results,
+                                                   xmr_device_t device, int64_t* out_ids, int32_t* out_distances,
+                                                   int64_t* out_counts, int64_t* out_num_within);
+
 /** Saves atomically, as xmr_dense_index_save. */
 XMR_API xmr_status_t xmr_binary_index_save(const xmr_binary_index_t* index, const char* path);
 
@@ -324,6 +350,44 @@ typedef struct xmr_retrieval_recall {
  */
 XMR_API xmr_status_t xmr_recall_at_k(const float* images, int64_t num_images, const float* texts, int64_t num_texts,
                                      int64_t dim, int64_t captions_per_image, xmr_retrieval_recall_t* out);
+
+/** A metric over result lists (xmr::eval::MetricResult, without the per-query values). */
+typedef struct xmr_metric_result {
+  double mean;                 /**< mean over the counted queries */
+  int64_t queries;             /**< queries counted in the mean */
+  int64_t skipped_queries;     /**< queries left out of the mean (always 0 for these metrics) */
+  int64_t no_relevant_queries; /**< counted queries with no relevant item in the database (they score 0) */
+} xmr_metric_result_t;
+
+/**
+ * Precision@K of result lists with label relevance (xmr::eval::precision_at_k; docs/eval.md): the
+ * relevant items (sharing a class with the query) among the first min(K, N) entries of a row,
+ * divided by min(K, N).
+ * \param ranked        [num_queries x ranked_cols] int64: database row indices in [0, num_db),
+ *                      best first, -1 padding only after a row's last index, no index twice in
+ *                      a row; num_queries >= 1, ranked_cols >= min(K, num_db).
+ * \param query_labels  [num_queries x num_classes] 0/1 bytes, num_classes >= 1.
+ * \param db_labels     [num_db x num_classes] 0/1 bytes, num_db >= 1.
+ * \param k             K >= 1 (K > num_db means num_db).
+ * \param out           required.
+ * \param out_per_query NULL, or [num_queries] doubles in input order.
+ * eturn XMR_OK, XMR_ERR_INVALID_ARGUMENT (NULL argument, a size, a label not 0/1, an entry of
+ *         `ranked`: naming row, column and value), XMR_ERR_OUT_OF_MEMORY.
+ */
+XMR_API xmr_status_t xmr_precision_at_k(const int64_t* ranked, int64_t num_queries, int64_t ranked_cols,
+                                        const uint8_t* query_labels, const uint8_t* db_labels, int64_t num_db,
+                                        int64_t num_classes, int64_t k, xmr_metric_result_t* out,
+                                        double* out_per_query);
+
+/**
+ * NDCG@K with label-overlap gain (xmr::eval::ndcg_at_k; docs/eval.md): gain = number of shared
+ * classes, DCG@K = sum over the first min(K, N) entries of (2^gain - 1) / log2(rank + 1), IDCG
+ * over the ideal order of all num_db items; a query with IDCG = 0 scores 0 and is counted.
+ * Arguments and status codes as xmr_precision_at_k.
+ */
+XMR_API xmr_status_t xmr_ndcg_at_k(const int64_t* ranked, int64_t num_queries, int64_t ranked_cols,
+                                   const uint8_t* query_labels, const uint8_t* db_labels, int64_t num_db,
+                                   int64_t num_classes, int64_t k, xmr_metric_result_t* out, double* out_per_query);
 
 /* ---------------------------------------------------------------------------------------------
  * Collections and the multi-stage pipeline (xmr/collection.h, xmr/pipeline.h, docs/pipeline.md).
