@@ -159,12 +159,20 @@ if [ -n "$(git -C "$root" status --porcelain -- engine kernels host_api cmake CM
   git_rev="$git_rev+dirty"
 fi
 
-# run_suite BINARY NAME FILTER TITLE [extra args...]: runs one benchmark binary into
-# $out/NAME.json and summarises it into $out/NAME.md. Returns summarize.py's status (1 when a
-# correctness check failed; the summary is written either way).
-run_suite() {
-  local bin="$1" name="$2" filter="$3" title="$4"
-  shift 4
+# The python3 that has matplotlib: Debian installs it for /usr/bin/python3, and a pyenv or venv
+# python3 first on PATH may not see it.
+matplotlib_python() {
+  if ! python3 -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    echo /usr/bin/python3
+  else
+    echo python3
+  fi
+}
+
+# run_json BINARY NAME FILTER [extra args...]: runs one benchmark binary into $out/NAME.json.
+run_json() {
+  local bin="$1" name="$2" filter="$3"
+  shift 3
   echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$build/bench/$bin" \
     --benchmark_filter="$filter" \
@@ -172,11 +180,21 @@ run_suite() {
     --benchmark_context="xmr_git=$git_rev" \
     --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
   echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "bench_cpu: wrote $out/$name.json"
+}
+
+# run_suite BINARY NAME FILTER TITLE [extra args...]: run_json, then the Markdown summary in
+# $out/NAME.md. Returns summarize.py's status (1 when a correctness check failed; the summary is
+# written either way).
+run_suite() {
+  local bin="$1" name="$2" filter="$3" title="$4"
+  shift 4
+  run_json "$bin" "$name" "$filter" "$@"
   local s=0
   python3 "$root/bench/summarize.py" "$out/$name.json" --title "$title" >"$out/$name.md" || s=$?
   cat "$out/$name.md"
   echo
-  echo "bench_cpu: wrote $out/$name.json and $out/$name.md"
+  echo "bench_cpu: wrote $out/$name.md"
   return "$s"
 }
 
@@ -200,20 +218,8 @@ if want io; then
 fi
 if want pipeline; then
   name="pipeline_cpu$suffix"
-  echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$build/bench/bench_pipeline" \
-    --benchmark_filter='^pipeline/cpu/' \
-    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
-    --benchmark_context="xmr_git=$git_rev" \
-    --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
-  echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  # The plot needs matplotlib, which Debian installs for /usr/bin/python3 (a pyenv or venv
-  # python3 first on PATH may not see it).
-  py=python3
-  if ! python3 -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
-    py=/usr/bin/python3
-  fi
-  "$py" "$root/bench/plot_pipeline.py" "$out/$name.json" --csv "$out/pipeline_recall$suffix.csv" \
+  run_json bench_pipeline "$name" '^pipeline/cpu/' "$@"
+  "$(matplotlib_python)" "$root/bench/plot_pipeline.py" "$out/$name.json" --csv "$out/pipeline_recall$suffix.csv" \
     --png "$out/pipeline_recall$suffix.png" \
     --title "Two-stage retrieval on $machine: Hamming shortlist + exact re-score vs exact dense" \
     >"$out/$name.md" || status=$?
@@ -225,19 +231,6 @@ if [ "$run_fashion" = 1 ]; then
   run_suite bench_fashion "fashion_cpu$suffix" '^(dense|binary|check|quality)/' \
     "Fashion-MNIST on $machine (60,000 x 784 database, 10,000 test queries, cosine)" "$@" || status=$?
 fi
-# run_json BINARY NAME FILTER [extra args...]: as run_suite, without the Markdown summary.
-run_json() {
-  local bin="$1" name="$2" filter="$3"
-  shift 3
-  echo "bench_cpu: $name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$build/bench/$bin" \
-    --benchmark_filter="$filter" \
-    --benchmark_repetitions="${XMR_BENCH_REPETITIONS:-1}" \
-    --benchmark_context="xmr_git=$git_rev" \
-    --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
-  echo "bench_cpu: $name: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "bench_cpu: wrote $out/$name.json"
-}
 if want eval; then
   run_json bench_eval "eval_cpu$suffix" '^eval/[a-z_]+/cpu/' "$@" || status=$?
 fi
@@ -251,11 +244,7 @@ fi
 # reported). Debian's matplotlib belongs to /usr/bin/python3.
 # The plots first: the report links the PNGs that exist.
 if [ "$quick" = 0 ]; then
-  plot_py=python3
-  if ! python3 -c 'import matplotlib' 2>/dev/null && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
-    plot_py=/usr/bin/python3
-  fi
-  "$plot_py" "$root/bench/plot_throughput.py" || status=$?
+  "$(matplotlib_python)" "$root/bench/plot_throughput.py" || status=$?
   python3 "$root/bench/report.py" || status=$?
   echo "bench_cpu: regenerated the plots and $root/BENCHMARKS.md"
 fi
