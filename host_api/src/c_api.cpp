@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <optional>
 #include <span>
@@ -658,10 +659,14 @@ xmr_status_t xmr_cross_modal_create(xmr_collection_t** images, xmr_collection_t*
     require(*texts, "*texts");
     require(out_index, "out_index");
     XMR_EXPECTS(*images != *texts, "*images and *texts are the same collection handle");
-    *out_index =
-        new xmr_cross_modal{xmr::CrossModalIndex(std::move((*images)->collection), std::move((*texts)->collection))};
-    // Nothing below throws: the handles' contents have moved into the new index. (Only an
-    // allocation failure inside CrossModalIndex's constructor, after the moves, would lose them.)
+    // Every allocation first, around two placeholder collections; then the callers' collections
+    // move in by noexcept move assignments. A failure anywhere before leaves both handles whole.
+    const xmr::CollectionOptions placeholder{.name = "placeholder", .code_bits = 8};
+    auto made = std::make_unique<xmr_cross_modal>(
+        xmr_cross_modal{xmr::CrossModalIndex(xmr::Collection(placeholder), xmr::Collection(placeholder))});
+    made->index.images() = std::move((*images)->collection);
+    made->index.texts() = std::move((*texts)->collection);
+    *out_index = made.release();
     delete *images;
     delete *texts;
     *images = nullptr;
