@@ -272,41 +272,47 @@ const char* search_binariser(std::int64_t bits) {
   return bits == kPixelBits ? "sign_median" : "itq";
 }
 
-void quality_float(benchmark::State& state) {
+/// Runs `map` (returning an xmr::eval::MapResult) once per iteration and reports map_all and
+/// queries; false (after SkipWithError) when it throws.
+template <class Map>
+bool report_map(benchmark::State& state, Map&& map) {
   xmr::eval::MapResult r;
   for (auto _ : state) {
     try {
-      r = xmr::eval::map_dense(test_view(), train_view(), xmr::Metric::Cosine,
-                               {g_data->test_labels.data(), g_queries, kFashionClasses},
-                               {g_data->train_labels.data(), kN, kFashionClasses},
-                               {.variant = xmr::eval::MapVariant::All, .device = xmr::Device::Cpu});
+      r = map();
     } catch (const std::exception& e) {
       state.SkipWithError(e.what());
-      return;
+      return false;
     }
   }
   state.counters["map_all"] = r.map;
   state.counters["queries"] = static_cast<double>(r.queries);
+  return true;
+}
+
+constexpr xmr::eval::MapOptions kMapAllCpu{.variant = xmr::eval::MapVariant::All, .device = xmr::Device::Cpu};
+
+void quality_float(benchmark::State& state) {
+  if (!report_map(state, [] {
+        return xmr::eval::map_dense(test_view(), train_view(), xmr::Metric::Cosine,
+                                    {g_data->test_labels.data(), g_queries, kFashionClasses},
+                                    {g_data->train_labels.data(), kN, kFashionClasses}, kMapAllCpu);
+      })) {
+    return;
+  }
   state.counters["dim"] = static_cast<double>(kD);
 }
 
 void quality_codes(benchmark::State& state, const std::string& binariser, std::int64_t bits) {
   const Codes* c = nullptr;
-  xmr::eval::MapResult r;
-  for (auto _ : state) {
-    try {
-      c = &codes_for(binariser, bits);
-      r = xmr::eval::map_hamming({c->test.data(), g_queries, c->bytes}, {c->train.data(), kN, c->bytes},
-                                 {g_data->test_labels.data(), g_queries, kFashionClasses},
-                                 {g_data->train_labels.data(), kN, kFashionClasses},
-                                 {.variant = xmr::eval::MapVariant::All, .device = xmr::Device::Cpu});
-    } catch (const std::exception& e) {
-      state.SkipWithError(e.what());
-      return;
-    }
+  if (!report_map(state, [&] {
+        c = &codes_for(binariser, bits);
+        return xmr::eval::map_hamming({c->test.data(), g_queries, c->bytes}, {c->train.data(), kN, c->bytes},
+                                      {g_data->test_labels.data(), g_queries, kFashionClasses},
+                                      {g_data->train_labels.data(), kN, kFashionClasses}, kMapAllCpu);
+      })) {
+    return;
   }
-  state.counters["map_all"] = r.map;
-  state.counters["queries"] = static_cast<double>(r.queries);
   state.counters["bits"] = static_cast<double>(bits);
   state.counters["train_s"] = c->train_s;
   state.counters["encode_s"] = c->encode_s;

@@ -236,9 +236,9 @@ void bench_check(benchmark::State& state, xmr::MultiVectorReduce reduce, std::in
     for (std::int64_t i = 0; i < kCheckQueries * kK; ++i) {
       const double err = std::abs(static_cast<double>(r.scores[sz(i)]) - static_cast<double>(scores[sz(i)]));
       st.max_score_err = std::max(st.max_score_err, err);
-      const std::string where = "query " + std::to_string(i / kK) + " rank " + std::to_string(i % kK);
+      auto where = [&] { return "query " + std::to_string(i / kK) + " rank " + std::to_string(i % kK); };
       if (err > kTol)
-        st.fail(where + ": score " + std::to_string(r.scores[sz(i)]) + " vs " + std::to_string(scores[sz(i)]));
+        st.fail(where() + ": score " + std::to_string(r.scores[sz(i)]) + " vs " + std::to_string(scores[sz(i)]));
       if (r.ids[sz(i)] != ids[sz(i)]) {
         // Allowed only between items whose peer scores are within the tolerance.
         const auto it = std::find(ids.begin() + (i / kK) * kK, ids.begin() + (i / kK + 1) * kK, r.ids[sz(i)]);
@@ -247,7 +247,7 @@ void bench_check(benchmark::State& state, xmr::MultiVectorReduce reduce, std::in
         if (near_tie) {
           ++st.tie_swaps;
         } else {
-          st.fail(where + ": id " + std::to_string(r.ids[sz(i)]) + " vs " + std::to_string(ids[sz(i)]));
+          st.fail(where() + ": id " + std::to_string(r.ids[sz(i)]) + " vs " + std::to_string(ids[sz(i)]));
         }
       }
     }
