@@ -1323,9 +1323,9 @@ static void test_pipeline_errors(void) {
   } const bad[] = {
       {0, 0, "options.k (= 0) must be in [1, "},
       {1, 2, "options.candidates (= 2) must be in [options.k (= 3), "},
-      {2, 1, "options.shortlist (= 1, multi_vector) is not in the C ABI yet"},
+      {2, 1, "queries.vectors"}, /* a multi-vector shortlist over the embeddings needs query vectors */
       {2, 9, "options.shortlist (= 9) is not a ShortlistBy value"},
-      {3, 2, "options.rescore (= 2, multi_vector) is not in the C ABI yet"},
+      {3, 2, "options.rescore (= multi_vector)"},
       {3, -3, "options.rescore (= -3) is not a RescoreBy value"},
       {4, 0, "options.scorer_batch (= 0) must be >= 1"},
       {5, 0, "options.scorer_threads (= 0) must be in [1, 256]"},
@@ -1568,6 +1568,988 @@ static void test_list_metrics(void) {
                  "ranked.cols (= 12) must be >= min(k, N) (= 13)");
 }
 
+/* ---- multi-vector index ---------------------------------------------------------------------- */
+
+enum { kMvDim = 2, kMvItems = 9, kMvQueries = 4, kMvMaxVec = 3 };
+
+/* The multi-vector score of query q (rows qa..qb of qv) against item i (rows ia..ib of iv) under
+ * inner product: MaxSim (reduce 0) or SumMaxSim (1). */
+static double mv_score(const float* qv, int64_t qa, int64_t qb, const float* iv, int64_t ia, int64_t ib, int reduce) {
+  double total = 0, best_all = -INFINITY;
+  for (int64_t a = qa; a < qb; ++a) {
+    double best = -INFINITY;
+    for (int64_t b = ia; b < ib; ++b) {
+      const double s = dot(qv + a * kMvDim, iv + b * kMvDim, kMvDim);
+      if (s > best) best = s;
+    }
+    total += best;
+    if (best > best_all) best_all = best;
+  }
+  return reduce == XMR_REDUCE_SUM_MAX_SIM ? total : best_all;
+}
+
+/* n entries with 1..kMvMaxVec vectors each: offsets [n + 1]. */
+static void make_offsets(int64_t* offsets, int64_t n) {
+  offsets[0] = 0;
+  for (int64_t i = 0; i < n; ++i) offsets[i + 1] = offsets[i] + 1 + (int64_t)(next_u32() % kMvMaxVec);
+}
+
+static void check_mv_search(const xmr_multi_vector_index_t* index, const float* qv, const int64_t* qo, int64_t nq,
+                            const float* iv, const int64_t* io, const int64_t* ids, const int* alive, int64_t n,
+                            int64_t k, int reduce) {
+  int64_t got_ids[kMvQueries * 12];
+  float got_scores[kMvQueries * 12];
+  xmr_search_options_t so;
+  xmr_search_options_init(&so);
+  so.reduce = reduce;
+  so.device = XMR_DEVICE_CPU;
+  EXPECT_OK(xmr_multi_vector_index_search(index, qv, qo, nq, k, &so, got_ids, got_scores));
+  int mismatches = 0;
+  for (int64_t q = 0; q < nq; ++q) {
+    double key[kMvItems];
+    int64_t want_ids[12];
+    double want_keys[12];
+    for (int64_t i = 0; i < n; ++i) {
+      key[i] = -mv_score(qv, qo ? qo[q] : q, qo ? qo[q + 1] : q + 1, iv, io[i], io[i + 1], reduce);
+    }
+    expected_topk(key, ids, alive, n, k, want_ids, want_keys);
+    for (int64_t j = 0; j < k; ++j) {
+      const float want_score = want_ids[j] < 0 ? -INFINITY : (float)-want_keys[j];
+      if (got_ids[q * k + j] != want_ids[j] || got_scores[q * k + j] != want_score) ++mismatches;
+    }
+  }
+  if (mismatches != 0)
+    fprintf(stderr, "multi-vector search (reduce %d, k %lld): %d mismatches\n", reduce, (long long)k, mismatches);
+  CHECK(mismatches == 0);
+}
+
+static void test_multi_vector(void) {
+  int64_t io[kMvItems + 1], qo[kMvQueries + 1];
+  make_offsets(io, kMvItems);
+  make_offsets(qo, kMvQueries);
+  float iv[kMvItems * kMvMaxVec * kMvDim], qv[kMvQueries * kMvMaxVec * kMvDim];
+  fill_small_ints(iv, io[kMvItems] * kMvDim);
+  fill_small_ints(qv, qo[kMvQueries] * kMvDim);
+  for (int64_t r = 0; r < io[kMvItems]; ++r) { /* no zero vector (cosine would refuse it; IP does not care) */
+    if (iv[r * kMvDim] == 0 && iv[r * kMvDim + 1] == 0) iv[r * kMvDim] = 1;
+  }
+  int64_t ids[kMvItems];
+  int alive[kMvItems];
+  for (int64_t i = 0; i < kMvItems; ++i) {
+    ids[i] = 5 + 2 * i;
+    alive[i] = 1;
+  }
+  xmr_multi_vector_index_t* index = NULL;
+  EXPECT_INVALID(xmr_multi_vector_index_create(0, XMR_METRIC_INNER_PRODUCT, XMR_DEVICE_CPU, &index), "0");
+  EXPECT_INVALID(xmr_multi_vector_index_create(kMvDim, 7, XMR_DEVICE_CPU, &index), "7");
+  EXPECT_INVALID(xmr_multi_vector_index_create(kMvDim, XMR_METRIC_INNER_PRODUCT, XMR_DEVICE_CPU, NULL),
+                 "out_index (= null) must not be null");
+  CHECK(index == NULL);
+  EXPECT_OK(xmr_multi_vector_index_create(kMvDim, XMR_METRIC_INNER_PRODUCT, XMR_DEVICE_CPU, &index));
+  int64_t out_ids[2];
+  float out_scores[2];
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, qo, 1, 2, NULL, out_ids, out_scores), "empty");
+  EXPECT_OK(xmr_multi_vector_index_add(index, iv, io, kMvItems, ids));
+  int64_t size = 0, nv = 0;
+  EXPECT_OK(xmr_multi_vector_index_size(index, &size));
+  EXPECT_OK(xmr_multi_vector_index_num_vectors(index, &nv));
+  CHECK(size == kMvItems && nv == io[kMvItems]);
+  for (int reduce = 0; reduce < 2; ++reduce) {
+    check_mv_search(index, qv, qo, kMvQueries, iv, io, ids, alive, kMvItems, 4, reduce);
+    check_mv_search(index, qv, qo, kMvQueries, iv, io, ids, alive, kMvItems, 12, reduce);  /* padded */
+    check_mv_search(index, qv, NULL, kMvQueries, iv, io, ids, alive, kMvItems, 3, reduce); /* one vector each */
+  }
+  /* NULL options: MaxSim on the index's device. */
+  EXPECT_OK(xmr_multi_vector_index_search(index, qv, qo, 1, 2, NULL, out_ids, out_scores));
+  {
+    int64_t want_ids[2];
+    float want_scores[2];
+    xmr_search_options_t so;
+    xmr_search_options_init(&so);
+    EXPECT_OK(xmr_multi_vector_index_search(index, qv, qo, 1, 2, &so, want_ids, want_scores));
+    CHECK(memcmp(out_ids, want_ids, sizeof want_ids) == 0 && memcmp(out_scores, want_scores, sizeof want_scores) == 0);
+  }
+  EXPECT_OK(xmr_multi_vector_index_search(index, qv, qo, 0, 2, NULL, NULL, NULL));
+  /* errors, each leaving the index as it was */
+  const int64_t bad_offsets[3] = {0, 2, 1};
+  EXPECT_INVALID(xmr_multi_vector_index_add(NULL, iv, io, 1, NULL), "index (= null) must not be null");
+  EXPECT_INVALID(xmr_multi_vector_index_add(index, iv, io, -1, NULL), "num_items (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_multi_vector_index_add(index, NULL, io, 2, NULL), "vectors (= null) with num_items (= 2) > 0");
+  EXPECT_INVALID(xmr_multi_vector_index_add(index, iv, bad_offsets, 2, NULL), "offsets");
+  EXPECT_INVALID(xmr_multi_vector_index_add(index, iv, io, 1, ids + 3), "11"); /* already stored */
+  {
+    float bad[kMvDim] = {1, NAN};
+    EXPECT_INVALID(xmr_multi_vector_index_add(index, bad, NULL, 1, NULL), "nan");
+  }
+  EXPECT_INVALID(xmr_multi_vector_index_remove(index, ids, -1), "num_ids (= -1) must be >= 0");
+  {
+    const int64_t unknown = 6;
+    EXPECT_INVALID(xmr_multi_vector_index_remove(index, &unknown, 1), "6");
+  }
+  EXPECT_INVALID(xmr_multi_vector_index_size(NULL, &size), "index (= null)");
+  EXPECT_INVALID(xmr_multi_vector_index_num_vectors(index, NULL), "out_num_vectors (= null)");
+  xmr_search_options_t so;
+  xmr_search_options_init(&so);
+  EXPECT_INVALID(xmr_multi_vector_index_search(NULL, qv, qo, 1, 2, &so, out_ids, out_scores), "index (= null)");
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, qo, -1, 2, &so, out_ids, out_scores), "num_queries (= -1)");
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, NULL, qo, 1, 2, &so, out_ids, out_scores), "vectors (= null)");
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, qo, 1, 2, &so, NULL, out_scores), "out_ids (= null)");
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, qo, 1, 0, &so, out_ids, out_scores), "k (= 0)");
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, bad_offsets, 2, 2, &so, out_ids, out_scores), "offsets");
+  so.reduce = 5;
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, qo, 1, 2, &so, out_ids, out_scores), "5");
+  so.reduce = XMR_REDUCE_MAX_SIM;
+  so.device = 9;
+  EXPECT_INVALID(xmr_multi_vector_index_search(index, qv, qo, 1, 2, &so, out_ids, out_scores), "9");
+  if (xmr_gpu_count() == 0) {
+    so.device = XMR_DEVICE_GPU;
+    EXPECT_STATUS(xmr_multi_vector_index_search(index, qv, qo, 1, 2, &so, out_ids, out_scores), XMR_ERR_UNAVAILABLE,
+                  "");
+  }
+  {
+    float bad[kMvDim] = {INFINITY, 0};
+    so.device = XMR_DEVICE_CPU;
+    EXPECT_INVALID(xmr_multi_vector_index_search(index, bad, NULL, 1, 2, &so, out_ids, out_scores), "inf");
+  }
+  EXPECT_OK(xmr_multi_vector_index_size(index, &size));
+  CHECK(size == kMvItems);
+  /* remove, then brute force without the removed items */
+  EXPECT_OK(xmr_multi_vector_index_remove(index, ids + 2, 2));
+  alive[2] = alive[3] = 0;
+  check_mv_search(index, qv, qo, kMvQueries, iv, io, ids, alive, kMvItems, 9, XMR_REDUCE_SUM_MAX_SIM);
+  EXPECT_OK(xmr_multi_vector_index_num_vectors(index, &nv));
+  CHECK(nv == io[kMvItems] - (io[4] - io[2]));
+  /* sequential ids continue after the largest */
+  EXPECT_OK(xmr_multi_vector_index_add(index, iv, NULL, 1, NULL));
+  EXPECT_OK(xmr_multi_vector_index_size(index, &size));
+  CHECK(size == kMvItems - 1);
+  xmr_multi_vector_index_free(index);
+  xmr_multi_vector_index_free(NULL);
+}
+
+/* ---- collections with every field, the full pipeline ---------------------------------------- */
+
+enum { kFItems = 16, kFLabels = 3, kFMv = 2, kFQueries = 3 };
+
+typedef struct {
+  int64_t ids[kFItems];
+  float emb[kFItems * kCDim];
+  float vec[kFItems * kMvMaxVec * kFMv];
+  int64_t offsets[kFItems + 1];
+  uint8_t codes[kFItems * kCBytes];
+  uint8_t labels[kFItems * kFLabels];
+  int64_t groups[kFItems];
+} full_data;
+
+static void make_full(full_data* d) {
+  for (int64_t i = 0; i < kFItems; ++i) {
+    d->ids[i] = 3 * i + 1;
+    d->groups[i] = (int64_t)(next_u32() % 5u);
+    for (int l = 0; l < kFLabels; ++l) d->labels[i * kFLabels + l] = (uint8_t)(next_u32() % 2u);
+  }
+  fill_small_ints(d->emb, kFItems * kCDim);
+  make_offsets(d->offsets, kFItems);
+  fill_small_ints(d->vec, d->offsets[kFItems] * kFMv);
+  fill_bytes(d->codes, kFItems * kCBytes);
+}
+
+static xmr_collection_t* make_full_collection(const full_data* d) {
+  xmr_collection_options_t co;
+  xmr_collection_options_init(&co);
+  CHECK(co.name == NULL && co.dim == 0 && co.metric == XMR_METRIC_COSINE && co.storage == XMR_DTYPE_F32 &&
+        co.multi_vector_dim == 0 && co.code_bits == 0 && co.num_labels == 0 && co.groups == 0 &&
+        co.device == XMR_DEVICE_AUTO);
+  co.name = "full";
+  co.dim = kCDim;
+  co.metric = XMR_METRIC_INNER_PRODUCT;
+  co.multi_vector_dim = kFMv;
+  co.code_bits = kCBits;
+  co.num_labels = kFLabels;
+  co.groups = 1;
+  co.device = XMR_DEVICE_CPU;
+  xmr_collection_t* c = NULL;
+  EXPECT_OK(xmr_collection_create_ex(&co, &c));
+  const xmr_collection_batch_t b = {kFItems, d->ids, d->emb, d->vec, d->offsets, d->codes, d->labels, d->groups};
+  EXPECT_OK(xmr_collection_add_batch(c, &b));
+  return c;
+}
+
+static int passes(const full_data* d, int64_t i, const xmr_filter_t* f) {
+  if (f->num_any_labels > 0) {
+    int any = 0;
+    for (int64_t j = 0; j < f->num_any_labels; ++j) any |= d->labels[i * kFLabels + f->any_labels[j]];
+    if (!any) return 0;
+  }
+  for (int64_t j = 0; j < f->num_all_labels; ++j) {
+    if (!d->labels[i * kFLabels + f->all_labels[j]]) return 0;
+  }
+  if (f->num_ids > 0) {
+    int found = 0;
+    for (int64_t j = 0; j < f->num_ids; ++j) found |= f->ids[j] == d->ids[i];
+    if (!found) return 0;
+  }
+  return 1;
+}
+
+/* Brute force of a pipeline over `d` without a scorer: shortlist by embeddings (IP) or
+ * multi-vector (reduce), optional re-score (embeddings or multi-vector), REPLACE fusion, filter,
+ * group-by; then compares every output of retrieve_ex. */
+static void check_full(const xmr_collection_t* c, const full_data* d, const float* q_emb, const float* q_vec,
+                       const int64_t* q_off, const xmr_pipeline_options_t* o, const char* what) {
+  const int64_t k = o->k;
+  int64_t ids[kFQueries * 8], groups[kFQueries * 8];
+  float scores[kFQueries * 8], s1o[kFQueries * 8], s2o[kFQueries * 8], s3o[kFQueries * 8];
+  xmr_pipeline_stats_t stats;
+  memset(&stats, 0, sizeof stats);
+  const xmr_queries_t q = {kFQueries, q_emb, q_vec, q_off, NULL, NULL};
+  const xmr_pipeline_output_t out = {ids, scores, o->group_by ? groups : NULL, s1o, s2o, s3o, &stats};
+  EXPECT_OK(xmr_collection_retrieve_ex(c, &q, o, &out));
+  int mismatches = 0;
+  int64_t passing = 0;
+  for (int64_t i = 0; i < kFItems; ++i) passing += passes(d, i, &o->filter);
+  for (int64_t qi = 0; qi < kFQueries; ++qi) {
+    double s1[kFItems], s2[kFItems], key[kFItems];
+    int64_t order[kFItems];
+    for (int64_t i = 0; i < kFItems; ++i) {
+      const double e = dot(q_emb + qi * kCDim, d->emb + i * kCDim, kCDim);
+      const double m = mv_score(q_vec, q_off[qi], q_off[qi + 1], d->vec, d->offsets[i], d->offsets[i + 1], o->reduce);
+      s1[i] = o->shortlist == XMR_SHORTLIST_MULTI_VECTOR ? m : e;
+      s2[i] = o->rescore == XMR_RESCORE_MULTI_VECTOR ? m : e;
+      key[i] = -s1[i];
+    }
+    rank_by_key(key, kFItems, order);
+    /* the shortlist: the first C passing items by s1 */
+    int in_list[kFItems] = {0};
+    int64_t taken = 0;
+    for (int64_t r = 0; r < kFItems && taken < o->candidates; ++r) {
+      if (passes(d, order[r], &o->filter)) {
+        in_list[order[r]] = 1;
+        ++taken;
+      }
+    }
+    double fused[kFItems];
+    for (int64_t i = 0; i < kFItems; ++i) {
+      fused[i] = o->rescore != XMR_RESCORE_NONE ? s2[i] : s1[i];
+      key[i] = -fused[i];
+    }
+    rank_by_key(key, kFItems, order);
+    int64_t j = 0;
+    int seen_group[8] = {0};
+    for (int64_t r = 0; r < kFItems && j < k; ++r) {
+      const int64_t i = order[r];
+      if (!in_list[i]) continue;
+      if (o->group_by) {
+        if (seen_group[d->groups[i]]) continue;
+        seen_group[d->groups[i]] = 1;
+        if (groups[qi * k + j] != d->groups[i]) ++mismatches;
+      }
+      const int64_t at = qi * k + j;
+      if (ids[at] != d->ids[i] || scores[at] != (float)fused[i] || s1o[at] != (float)s1[i] || !isnan(s3o[at]))
+        ++mismatches;
+      if (o->rescore != XMR_RESCORE_NONE ? s2o[at] != (float)s2[i] : !isnan(s2o[at])) ++mismatches;
+      ++j;
+    }
+    for (; j < k; ++j) {
+      const int64_t at = qi * k + j;
+      if (ids[at] != -1 || !(isinf(scores[at]) && scores[at] < 0) || !isnan(s1o[at])) ++mismatches;
+      if (o->group_by && groups[at] != -1) ++mismatches;
+    }
+  }
+  if (mismatches != 0) fprintf(stderr, "full pipeline case \"%s\": %d mismatches\n", what, mismatches);
+  CHECK(mismatches == 0);
+  CHECK(stats.shortlisted > 0 && stats.rescored == (o->rescore != XMR_RESCORE_NONE ? stats.shortlisted : 0) &&
+        stats.reranked == 0 && stats.scorer_calls == 0 && stats.total_seconds >= 0);
+  const int filtered = o->filter.num_any_labels + o->filter.num_all_labels + o->filter.num_ids > 0;
+  CHECK(stats.filtered_items == (filtered ? passing : -1));
+}
+
+static void test_full_collection(void) {
+  full_data d;
+  make_full(&d);
+  xmr_collection_t* c = make_full_collection(&d);
+  /* options read back */
+  xmr_collection_options_t got;
+  EXPECT_OK(xmr_collection_get_options(c, &got));
+  CHECK(strcmp(got.name, "full") == 0 && got.dim == kCDim && got.multi_vector_dim == kFMv && got.code_bits == kCBits &&
+        got.num_labels == kFLabels && got.groups == 1 && got.metric == XMR_METRIC_INNER_PRODUCT &&
+        got.device == XMR_DEVICE_CPU);
+  /* items read back */
+  int64_t all[kFItems], count = 0;
+  EXPECT_OK(xmr_collection_ids(c, NULL, 0, &count));
+  CHECK(count == kFItems);
+  EXPECT_OK(xmr_collection_ids(c, all, 5, &count));
+  CHECK(count == kFItems && all[0] == 1 && all[4] == 13);
+  EXPECT_OK(xmr_collection_ids(c, all, kFItems, &count));
+  CHECK(memcmp(all, d.ids, sizeof all) == 0);
+  int32_t has = -1;
+  EXPECT_OK(xmr_collection_contains(c, 4, &has));
+  CHECK(has == 1);
+  EXPECT_OK(xmr_collection_contains(c, 5, &has));
+  CHECK(has == 0);
+  const int64_t pick[3] = {46, 1, 22};
+  const int64_t rows[3] = {15, 0, 7};
+  float emb[3 * kCDim];
+  uint8_t codes[3 * kCBytes], labels[3 * kFLabels];
+  int64_t groups[3];
+  EXPECT_OK(xmr_collection_embeddings_of(c, pick, 3, emb));
+  EXPECT_OK(xmr_collection_codes_of(c, pick, 3, codes));
+  EXPECT_OK(xmr_collection_labels_of(c, pick, 3, labels));
+  EXPECT_OK(xmr_collection_groups_of(c, pick, 3, groups));
+  for (int i = 0; i < 3; ++i) {
+    CHECK(memcmp(emb + i * kCDim, d.emb + rows[i] * kCDim, sizeof(float) * kCDim) == 0);
+    CHECK(memcmp(codes + i * kCBytes, d.codes + rows[i] * kCBytes, kCBytes) == 0);
+    CHECK(memcmp(labels + i * kFLabels, d.labels + rows[i] * kFLabels, kFLabels) == 0);
+    CHECK(groups[i] == d.groups[rows[i]]);
+  }
+  EXPECT_OK(xmr_collection_groups_of(c, NULL, 0, NULL));
+  /* read-back errors */
+  const int64_t unknown[2] = {1, 2};
+  EXPECT_INVALID(xmr_collection_embeddings_of(c, unknown, 2, emb), "2");
+  EXPECT_INVALID(xmr_collection_codes_of(c, unknown, 2, codes), "2");
+  EXPECT_INVALID(xmr_collection_labels_of(c, unknown, 2, labels), "2");
+  EXPECT_INVALID(xmr_collection_groups_of(c, unknown, 2, groups), "2");
+  EXPECT_INVALID(xmr_collection_groups_of(c, pick, -1, groups), "num_ids (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_collection_groups_of(c, NULL, 1, groups), "ids (= null) with num_ids (= 1) > 0");
+  EXPECT_INVALID(xmr_collection_groups_of(c, pick, 1, NULL), "out_groups (= null) with num_ids (= 1) > 0");
+  EXPECT_INVALID(xmr_collection_embeddings_of(NULL, pick, 1, emb), "collection (= null)");
+  EXPECT_INVALID(xmr_collection_ids(c, NULL, 1, &count), "out_ids (= null) with capacity (= 1) > 0");
+  EXPECT_INVALID(xmr_collection_ids(c, all, -1, &count), "capacity (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_collection_ids(c, all, 1, NULL), "out_count (= null)");
+  EXPECT_INVALID(xmr_collection_contains(c, 1, NULL), "out_contains (= null)");
+  EXPECT_INVALID(xmr_collection_get_options(c, NULL), "out_options (= null)");
+  EXPECT_INVALID(xmr_collection_create_ex(NULL, &c), "options (= null)");
+  /* add errors: each field missing, a bad label, a bad group; nothing changes */
+  {
+    const int64_t new_ids[1] = {1000};
+    xmr_collection_batch_t b = {1, new_ids, d.emb, d.vec, d.offsets, d.codes, d.labels, d.groups};
+    uint8_t bad_labels[kFLabels] = {0, 2, 0};
+    int64_t bad_group = -4;
+    b.labels = NULL;
+    EXPECT_INVALID(xmr_collection_add_batch(c, &b), "items.labels");
+    b.labels = bad_labels;
+    EXPECT_INVALID(xmr_collection_add_batch(c, &b), "items.labels[0][1] (= 2) must be 0 or 1");
+    b.labels = d.labels;
+    b.groups = NULL;
+    EXPECT_INVALID(xmr_collection_add_batch(c, &b), "items.groups");
+    b.groups = &bad_group;
+    EXPECT_INVALID(xmr_collection_add_batch(c, &b), "items.groups[0] (= -4)");
+    b.groups = d.groups;
+    b.vectors = NULL;
+    b.vector_offsets = NULL;
+    EXPECT_INVALID(xmr_collection_add_batch(c, &b), "items.vectors");
+    b.vectors = d.vec;
+    b.num_items = -2;
+    EXPECT_INVALID(xmr_collection_add_batch(c, &b), "num_items (= -2) must be >= 0");
+    EXPECT_INVALID(xmr_collection_add_batch(c, NULL), "items (= null)");
+    EXPECT_INVALID(xmr_collection_add_batch(NULL, &b), "collection (= null)");
+    /* the old add cannot give labels and groups: named */
+    EXPECT_INVALID(xmr_collection_add(c, 1, new_ids, d.emb, d.codes), "items.");
+  }
+  EXPECT_OK(xmr_collection_ids(c, NULL, 0, &count));
+  CHECK(count == kFItems);
+
+  /* the pipeline with every output, against brute force */
+  float q_emb[kFQueries * kCDim], q_vec[kFQueries * kMvMaxVec * kFMv];
+  int64_t q_off[kFQueries + 1];
+  fill_small_ints(q_emb, kFQueries * kCDim);
+  make_offsets(q_off, kFQueries);
+  fill_small_ints(q_vec, q_off[kFQueries] * kFMv);
+  const int64_t any0[1] = {0}, all12[2] = {1, 2}, allowed[7] = {1, 4, 10, 22, 31, 40, 46};
+  for (int variant = 0; variant < 9; ++variant) {
+    xmr_pipeline_options_t o;
+    xmr_pipeline_options_init(&o);
+    CHECK(o.reduce == XMR_REDUCE_MAX_SIM && o.group_by == 0 && o.filter.num_ids == 0 && o.filter.ids == NULL &&
+          o.resources == NULL);
+    o.k = 4;
+    o.candidates = 8;
+    const char* what = "";
+    switch (variant) {
+      case 0: what = "embeddings"; break;
+      case 1:
+        o.shortlist = XMR_SHORTLIST_MULTI_VECTOR;
+        what = "multi-vector MaxSim";
+        break;
+      case 2:
+        o.shortlist = XMR_SHORTLIST_MULTI_VECTOR;
+        o.reduce = XMR_REDUCE_SUM_MAX_SIM;
+        what = "multi-vector SumMaxSim";
+        break;
+      case 3:
+        o.rescore = XMR_RESCORE_MULTI_VECTOR;
+        o.reduce = XMR_REDUCE_SUM_MAX_SIM;
+        what = "mv re-score";
+        break;
+      case 4:
+        o.rescore = XMR_RESCORE_EMBEDDINGS;
+        o.shortlist = XMR_SHORTLIST_MULTI_VECTOR;
+        what = "emb re-score";
+        break;
+      case 5:
+        o.filter.any_labels = any0;
+        o.filter.num_any_labels = 1;
+        what = "any label";
+        break;
+      case 6:
+        o.filter.all_labels = all12;
+        o.filter.num_all_labels = 2;
+        what = "all labels";
+        break;
+      case 7:
+        o.filter.ids = allowed;
+        o.filter.num_ids = 7;
+        o.candidates = 5;
+        what = "allowed ids";
+        break;
+      default:
+        o.group_by = 1;
+        o.k = 3;
+        o.candidates = 16;
+        what = "group_by";
+        break;
+    }
+    check_full(c, &d, q_emb, q_vec, q_off, &o, what);
+  }
+  /* pipeline errors of the new parts; the collection answers as before after them */
+  {
+    xmr_pipeline_options_t o;
+    xmr_pipeline_options_init(&o);
+    o.k = 2;
+    o.candidates = 4;
+    int64_t ids[kFQueries * 2], before_ids[kFQueries * 2], gr[kFQueries * 2];
+    float scores[kFQueries * 2], before_scores[kFQueries * 2];
+    const xmr_queries_t q = {kFQueries, q_emb, q_vec, q_off, NULL, NULL};
+    xmr_pipeline_output_t out = {before_ids, before_scores, NULL, NULL, NULL, NULL, NULL};
+    EXPECT_OK(xmr_collection_retrieve_ex(c, &q, &o, &out));
+    out.ids = ids;
+    out.scores = scores;
+    out.groups = gr;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &o, &out), "out->groups (!= null) needs options.group_by (= 0)");
+    out.groups = NULL;
+    out.ids = NULL;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &o, &out), "out->ids (= null) with num_queries (= 3) > 0");
+    out.ids = ids;
+    out.scores = NULL;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &o, &out), "out->scores (= null)");
+    out.scores = scores;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, NULL, &o, &out), "queries (= null)");
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &o, NULL), "out (= null)");
+    EXPECT_INVALID(xmr_collection_retrieve_ex(NULL, &q, &o, &out), "collection (= null)");
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, NULL, &out), "options (= null)");
+    xmr_pipeline_options_t bad = o;
+    bad.reduce = 4;
+    bad.shortlist = XMR_SHORTLIST_MULTI_VECTOR;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &bad, &out), "4");
+    bad = o;
+    const int64_t label_out_of_range[1] = {3}, neg_id[1] = {-1};
+    bad.filter.any_labels = label_out_of_range;
+    bad.filter.num_any_labels = 1;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &bad, &out), "3");
+    bad = o;
+    bad.filter.num_all_labels = 1;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &bad, &out),
+                   "options.filter.all_labels (= null) with options.filter.num_all_labels (= 1) > 0");
+    bad = o;
+    bad.filter.num_ids = -1;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &bad, &out), "options.filter.num_ids (= -1) must be >= 0");
+    bad.filter.ids = neg_id;
+    bad.filter.num_ids = 1;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &q, &bad, &out), "options.filter.ids[0] (= -1) must be in [0, 2^40)");
+    xmr_queries_t bad_q = q;
+    bad_q.vectors = NULL;
+    bad_q.vector_offsets = NULL;
+    bad = o;
+    bad.shortlist = XMR_SHORTLIST_MULTI_VECTOR;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &bad_q, &bad, &out), "queries.vectors");
+    bad_q = q;
+    bad_q.num_queries = -3;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &bad_q, &o, &out), "num_queries (= -3) must be >= 0");
+    bad_q = q;
+    float nan_emb[kFQueries * kCDim];
+    memcpy(nan_emb, q_emb, sizeof nan_emb);
+    nan_emb[2] = NAN;
+    bad_q.embeddings = nan_emb;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(c, &bad_q, &o, &out), "nan");
+    EXPECT_OK(xmr_collection_retrieve_ex(c, &q, &o, &out));
+    CHECK(memcmp(ids, before_ids, sizeof ids) == 0 && memcmp(scores, before_scores, sizeof scores) == 0);
+    /* multi-vector stages on a collection without vectors, group_by without groups */
+    side_data sd;
+    make_side(&sd, 6, 0, 1);
+    xmr_collection_t* plain = make_collection("plain", &sd, 1);
+    const xmr_queries_t eq = {kFQueries, q_emb, NULL, NULL, NULL, NULL};
+    bad = o;
+    bad.shortlist = XMR_SHORTLIST_MULTI_VECTOR;
+    bad.reduce = XMR_REDUCE_SUM_MAX_SIM;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(plain, &eq, &bad, &out), "'plain' has no multi-vector items");
+    bad = o;
+    bad.rescore = XMR_RESCORE_MULTI_VECTOR;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(plain, &eq, &bad, &out), "'plain' has no multi-vector items");
+    bad = o;
+    bad.group_by = 1;
+    EXPECT_INVALID(xmr_collection_retrieve_ex(plain, &eq, &bad, &out), "group");
+    xmr_collection_free(plain);
+  }
+  xmr_collection_free(c);
+}
+
+/* The collections of a cross-modal index through borrowed handles, and the _ex searches. */
+static void test_cross_modal_collections(void) {
+  side_data images, texts;
+  make_side(&images, 8, 100, 1);
+  make_side(&texts, 10, 0, 1);
+  xmr_collection_t* ci = make_collection("images", &images, 0);
+  xmr_collection_t* ct = make_collection("texts", &texts, 1);
+  xmr_cross_modal_t* index = NULL;
+  EXPECT_OK(xmr_cross_modal_create(&ci, &ct, &index));
+  xmr_collection_t* bi = NULL;
+  xmr_collection_t* bt = NULL;
+  EXPECT_OK(xmr_cross_modal_collection(index, XMR_DIRECTION_IMAGE_TO_TEXT, &bi));
+  EXPECT_OK(xmr_cross_modal_collection(index, XMR_DIRECTION_TEXT_TO_IMAGE, &bt));
+  CHECK(bi != NULL && bt != NULL && bi != bt);
+  EXPECT_INVALID(xmr_cross_modal_collection(index, 2, &bi), "side (= 2) is not a Direction value");
+  EXPECT_INVALID(xmr_cross_modal_collection(NULL, 0, &bi), "index (= null)");
+  EXPECT_INVALID(xmr_cross_modal_collection(index, 0, NULL), "out_collection (= null)");
+  int64_t size = 0;
+  EXPECT_OK(xmr_collection_size(bi, &size));
+  CHECK(size == 8);
+  EXPECT_OK(xmr_collection_size(bt, &size));
+  CHECK(size == 10);
+  /* A new text that matches image 100 best (its embedding times 10), added after pairing. */
+  float e[kCDim];
+  uint8_t code[kCBytes];
+  for (int j = 0; j < kCDim; ++j) e[j] = images.emb[j] * 10.0f;
+  memcpy(code, images.codes, kCBytes);
+  int all_zero = 1;
+  for (int j = 0; j < kCDim; ++j) all_zero &= images.emb[j] == 0;
+  if (all_zero) e[0] = images.emb[0] = 0; /* degenerate, skip the match check below */
+  const int64_t new_id = 500;
+  EXPECT_OK(xmr_collection_add(bt, 1, &new_id, e, code));
+  xmr_pipeline_options_t o;
+  xmr_pipeline_options_init(&o);
+  o.k = 1;
+  o.candidates = 11;
+  const int64_t qid = 100;
+  int64_t id = -2;
+  float score = 0, s1 = 0;
+  xmr_pipeline_stats_t stats;
+  const xmr_pipeline_output_t out = {&id, &score, NULL, &s1, NULL, NULL, &stats};
+  EXPECT_OK(xmr_cross_modal_search_ex(index, XMR_DIRECTION_IMAGE_TO_TEXT, &qid, 1, &o, &out));
+  if (!all_zero) CHECK(id == 500 && score == s1 && stats.shortlisted == 11);
+  const xmr_queries_t q = {1, images.emb, NULL, NULL, NULL, NULL};
+  int64_t id2 = -2;
+  float score2 = 0;
+  const xmr_pipeline_output_t out2 = {&id2, &score2, NULL, NULL, NULL, NULL, NULL};
+  EXPECT_OK(xmr_cross_modal_search_vectors_ex(index, XMR_DIRECTION_IMAGE_TO_TEXT, &q, &o, &out2));
+  CHECK(id2 == id && score2 == score);
+  EXPECT_INVALID(xmr_cross_modal_search_ex(index, 0, &qid, 1, &o, NULL), "out (= null)");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors_ex(index, 0, NULL, &o, &out2), "queries (= null)");
+  EXPECT_INVALID(xmr_cross_modal_search_vectors_ex(index, 3, &q, &o, &out2), "direction (= 3)");
+  /* remove after pairing: the text is gone from the results */
+  EXPECT_OK(xmr_collection_remove(bt, &new_id, 1));
+  EXPECT_OK(xmr_cross_modal_search_ex(index, XMR_DIRECTION_IMAGE_TO_TEXT, &qid, 1, &o, &out));
+  CHECK(id != 500);
+  /* a borrowed handle is never freed by xmr_collection_free and cannot be paired again */
+  xmr_collection_free(bi);
+  EXPECT_OK(xmr_collection_size(bi, &size));
+  CHECK(size == 8);
+  xmr_collection_t* other = make_collection("other", &texts, 1);
+  xmr_cross_modal_t* second = NULL;
+  EXPECT_INVALID(xmr_cross_modal_create(&bi, &other, &second), "*images is a borrowed collection");
+  EXPECT_INVALID(xmr_cross_modal_create(&other, &bt, &second), "*texts is a borrowed collection");
+  CHECK(second == NULL && other != NULL);
+  xmr_collection_free(other);
+  xmr_cross_modal_free(index);
+}
+
+/* ---- resources, _ex searches, bytes --------------------------------------------------------- */
+
+static void test_resources_and_bytes(void) {
+  xmr_resources_t* res = NULL;
+  EXPECT_INVALID(xmr_resources_create(-1, NULL, &res), "device_id (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_resources_create(0, NULL, NULL), "out_resources (= null)");
+  CHECK(res == NULL);
+  EXPECT_OK(xmr_resources_create(0, NULL, &res));
+  uint64_t ws = 0;
+  EXPECT_OK(xmr_resources_workspace_bytes(res, &ws));
+  CHECK(ws == 512ull << 20);
+  EXPECT_OK(xmr_resources_set_workspace_bytes(res, 2ull << 20));
+  EXPECT_OK(xmr_resources_workspace_bytes(res, &ws));
+  CHECK(ws == 2ull << 20);
+  EXPECT_INVALID(xmr_resources_set_workspace_bytes(res, 1000), "1000");
+  EXPECT_INVALID(xmr_resources_set_workspace_bytes(NULL, 2ull << 20), "resources (= null)");
+  EXPECT_INVALID(xmr_resources_workspace_bytes(res, NULL), "out_bytes (= null)");
+  EXPECT_OK(xmr_resources_workspace_bytes(res, &ws));
+  CHECK(ws == 2ull << 20);
+
+  /* dense: _ex with resources equals the plain search; bytes round trip */
+  enum { n = 20, d = 8, nq = 3, k = 5 };
+  float base[n * d], queries[nq * d];
+  fill_small_ints(base, n * d);
+  fill_small_ints(queries, nq * d);
+  xmr_dense_index_t* dense = NULL;
+  EXPECT_OK(xmr_dense_index_create(d, XMR_METRIC_INNER_PRODUCT, XMR_DTYPE_F32, XMR_DEVICE_CPU, &dense));
+  EXPECT_OK(xmr_dense_index_add(dense, base, XMR_DTYPE_F32, n, NULL));
+  int64_t ids[nq * k], ids2[nq * k];
+  float scores[nq * k], scores2[nq * k];
+  xmr_search_options_t so;
+  xmr_search_options_init(&so);
+  CHECK(so.device == XMR_DEVICE_DEFAULT && so.reduce == XMR_REDUCE_MAX_SIM && so.resources == NULL);
+  xmr_search_options_init(NULL);
+  so.resources = res;
+  EXPECT_OK(xmr_dense_index_search(dense, queries, XMR_DTYPE_F32, nq, k, XMR_DEVICE_DEFAULT, ids, scores));
+  EXPECT_OK(xmr_dense_index_search_ex(dense, queries, XMR_DTYPE_F32, nq, k, &so, ids2, scores2));
+  CHECK(memcmp(ids, ids2, sizeof ids) == 0 && memcmp(scores, scores2, sizeof scores) == 0);
+  EXPECT_OK(xmr_dense_index_search_ex(dense, queries, XMR_DTYPE_F32, nq, k, NULL, ids2, scores2));
+  CHECK(memcmp(ids, ids2, sizeof ids) == 0);
+  so.device = 7;
+  EXPECT_INVALID(xmr_dense_index_search_ex(dense, queries, XMR_DTYPE_F32, nq, k, &so, ids2, scores2), "7");
+  if (xmr_gpu_count() == 0) {
+    so.device = XMR_DEVICE_GPU;
+    EXPECT_STATUS(xmr_dense_index_search_ex(dense, queries, XMR_DTYPE_F32, nq, k, &so, ids2, scores2),
+                  XMR_ERR_UNAVAILABLE, "");
+  }
+  so.device = XMR_DEVICE_DEFAULT;
+  EXPECT_INVALID(xmr_dense_index_search_ex(NULL, queries, XMR_DTYPE_F32, nq, k, &so, ids2, scores2), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_search_ex(dense, queries, XMR_DTYPE_F32, nq, 0, &so, ids2, scores2), "k (= 0)");
+  EXPECT_INVALID(xmr_dense_index_search_ex(dense, queries, XMR_DTYPE_F32, nq, k, &so, NULL, scores2),
+                 "out_ids (= null)");
+  uint8_t* bytes = NULL;
+  size_t nbytes = 0;
+  EXPECT_INVALID(xmr_dense_index_to_bytes(NULL, &bytes, &nbytes), "index (= null)");
+  EXPECT_INVALID(xmr_dense_index_to_bytes(dense, NULL, &nbytes), "out_data (= null)");
+  EXPECT_INVALID(xmr_dense_index_to_bytes(dense, &bytes, NULL), "out_size (= null)");
+  CHECK(bytes == NULL && nbytes == 0);
+  EXPECT_OK(xmr_dense_index_to_bytes(dense, &bytes, &nbytes));
+  CHECK(bytes != NULL && nbytes > 0);
+  xmr_dense_index_t* copy = NULL;
+  EXPECT_OK(xmr_dense_index_from_bytes(bytes, nbytes, 1, XMR_DEVICE_DEFAULT, &copy));
+  EXPECT_OK(xmr_dense_index_search(copy, queries, XMR_DTYPE_F32, nq, k, XMR_DEVICE_CPU, ids2, scores2));
+  CHECK(memcmp(ids, ids2, sizeof ids) == 0 && memcmp(scores, scores2, sizeof scores) == 0);
+  xmr_dense_index_free(copy);
+  copy = NULL;
+  /* corrupt bytes: truncated, a flipped byte, empty, NULL; and a binary index's bytes */
+  EXPECT_STATUS(xmr_dense_index_from_bytes(bytes, nbytes - 1, 1, XMR_DEVICE_DEFAULT, &copy), XMR_ERR_CORRUPT_DATA,
+                "bytes");
+  bytes[nbytes - 10] ^= 0x40;
+  EXPECT_STATUS(xmr_dense_index_from_bytes(bytes, nbytes, 1, XMR_DEVICE_DEFAULT, &copy), XMR_ERR_CORRUPT_DATA, "bytes");
+  EXPECT_STATUS(xmr_dense_index_from_bytes(bytes, 0, 1, XMR_DEVICE_DEFAULT, &copy), XMR_ERR_CORRUPT_DATA, "bytes");
+  EXPECT_INVALID(xmr_dense_index_from_bytes(NULL, 10, 1, XMR_DEVICE_DEFAULT, &copy), "data (= null) with size (= 10)");
+  EXPECT_INVALID(xmr_dense_index_from_bytes(bytes, nbytes, 1, XMR_DEVICE_DEFAULT, NULL), "out_index (= null)");
+  CHECK(copy == NULL);
+  xmr_bytes_free(bytes);
+  xmr_bytes_free(NULL);
+
+  /* binary */
+  uint8_t codes[n * 4], qcodes[nq * 4];
+  fill_bytes(codes, n * 4);
+  fill_bytes(qcodes, nq * 4);
+  xmr_binary_index_t* bin = NULL;
+  EXPECT_OK(xmr_binary_index_create(32, XMR_DEVICE_CPU, &bin));
+  EXPECT_OK(xmr_binary_index_add(bin, codes, n, NULL));
+  int32_t dist[nq * k], dist2[nq * k];
+  EXPECT_OK(xmr_binary_index_search(bin, qcodes, nq, k, XMR_DEVICE_DEFAULT, ids, dist));
+  EXPECT_OK(xmr_binary_index_search_ex(bin, qcodes, nq, k, &so, ids2, dist2));
+  CHECK(memcmp(ids, ids2, sizeof ids) == 0 && memcmp(dist, dist2, sizeof dist) == 0);
+  EXPECT_OK(xmr_binary_index_search_ex(bin, qcodes, nq, k, NULL, ids2, dist2));
+  CHECK(memcmp(ids, ids2, sizeof ids) == 0);
+  EXPECT_INVALID(xmr_binary_index_search_ex(bin, qcodes, nq, k, &so, ids2, NULL), "out_distances (= null)");
+  EXPECT_INVALID(xmr_binary_index_search_ex(bin, NULL, nq, k, &so, ids2, dist2), "queries (= null)");
+  EXPECT_OK(xmr_binary_index_to_bytes(bin, &bytes, &nbytes));
+  xmr_binary_index_t* bcopy = NULL;
+  EXPECT_OK(xmr_binary_index_from_bytes(bytes, nbytes, 1, XMR_DEVICE_DEFAULT, &bcopy));
+  EXPECT_OK(xmr_binary_index_search(bcopy, qcodes, nq, k, XMR_DEVICE_CPU, ids2, dist2));
+  CHECK(memcmp(ids, ids2, sizeof ids) == 0 && memcmp(dist, dist2, sizeof dist) == 0);
+  xmr_binary_index_free(bcopy);
+  bcopy = NULL;
+  /* the other type's bytes */
+  EXPECT_INVALID(xmr_dense_index_from_bytes(bytes, nbytes, 1, XMR_DEVICE_DEFAULT, &copy), "");
+  EXPECT_STATUS(xmr_binary_index_from_bytes(bytes, nbytes / 2, 1, XMR_DEVICE_DEFAULT, &bcopy), XMR_ERR_CORRUPT_DATA,
+                "bytes");
+  CHECK(copy == NULL && bcopy == NULL);
+  xmr_bytes_free(bytes);
+  xmr_binary_index_free(bin);
+  xmr_dense_index_free(dense);
+  xmr_resources_free(res);
+  xmr_resources_free(NULL);
+}
+
+/* ---- neighbour recall and the PR curve ------------------------------------------------------ */
+
+static void test_more_metrics(void) {
+  enum { q = 3, l = 4, g = 3 };
+  const int64_t ranked[q * l] = {0, 1, 2, 3, 5, 4, -1, -1, 7, 8, 9, 1};
+  const int64_t truth[q * g] = {2, 9, -1, 4, 6, 5, -1, -1, -1};
+  xmr_metric_result_t r;
+  double per[q];
+  EXPECT_OK(xmr_neighbor_recall_at_k(ranked, q, l, truth, g, 3, &r, per));
+  /* q0: {0,1,2} & {2,9} = 1 of 2; q1: {5,4} & {4,6,5} = 2 of 3; q2 skipped */
+  CHECK(per[0] == 0.5 && fabs(per[1] - 2.0 / 3.0) < 1e-15 && isnan(per[2]));
+  CHECK(r.queries == 2 && r.skipped_queries == 1 && fabs(r.mean - (0.5 + 2.0 / 3.0) / 2) < 1e-15);
+  EXPECT_OK(xmr_neighbor_recall_at_k(ranked, q, l, truth, g, 1, &r, NULL));
+  CHECK(fabs(r.mean - 1.0 / 6.0) < 1e-15); /* q0: 0 of 2; q1: {5} of {4, 6, 5} */
+  EXPECT_INVALID(xmr_neighbor_recall_at_k(ranked, q, l, truth, g, 5, &r, NULL), "k (= 5)");
+  EXPECT_INVALID(xmr_neighbor_recall_at_k(ranked, q, l, truth, g, 0, &r, NULL), "k (= 0)");
+  EXPECT_INVALID(xmr_neighbor_recall_at_k(NULL, q, l, truth, g, 1, &r, NULL), "ranked (= null)");
+  EXPECT_INVALID(xmr_neighbor_recall_at_k(ranked, q, l, NULL, g, 1, &r, NULL), "ground_truth (= null)");
+  EXPECT_INVALID(xmr_neighbor_recall_at_k(ranked, q, l, truth, g, 1, NULL, NULL), "out (= null)");
+  EXPECT_INVALID(xmr_neighbor_recall_at_k(ranked, -1, l, truth, g, 1, &r, NULL), "num_queries (= -1)");
+  {
+    int64_t bad[q * l];
+    memcpy(bad, ranked, sizeof bad);
+    bad[1] = -3;
+    EXPECT_INVALID(xmr_neighbor_recall_at_k(bad, q, l, truth, g, 1, &r, NULL), "-3");
+    const int64_t empty_truth[q] = {-1, -1, -1};
+    EXPECT_INVALID(xmr_neighbor_recall_at_k(ranked, q, l, empty_truth, 1, 1, &r, NULL), "");
+  }
+
+  /* PR curve: brute force over radius 0..B */
+  enum { pq = 4, pn = 12, pb = 1, B = 8 * pb, pc = 3 };
+  uint8_t qc[pq * pb], dc[pn * pb], ql[pq * pc], dl[pn * pc];
+  fill_bytes(qc, pq * pb);
+  fill_bytes(dc, pn * pb);
+  for (int i = 0; i < pq * pc; ++i) ql[i] = (uint8_t)(next_u32() % 2u);
+  for (int i = 0; i < pn * pc; ++i) dl[i] = (uint8_t)(next_u32() % 2u);
+  ql[pc * 3] = ql[pc * 3 + 1] = ql[pc * 3 + 2] = 0; /* query 3 has no relevant item */
+  double prec[B + 1], rec[B + 1], pprec[B + 1], prec_all[B + 1];
+  int64_t hits[B + 1], no_rel = -1;
+  EXPECT_OK(xmr_pr_curve_hamming(qc, pq, dc, pn, pb, ql, dl, pc, prec, rec, hits, pprec, prec_all, &no_rel));
+  int64_t want_no_rel = 0;
+  int mismatches = 0;
+  for (int rad = 0; rad <= B; ++rad) {
+    double sp = 0, sr = 0;
+    int64_t nh = 0, pooled_c = 0, pooled_n = 0, pooled_r = 0;
+    for (int a = 0; a < pq; ++a) {
+      int64_t rel = 0, within = 0, hit = 0;
+      for (int i = 0; i < pn; ++i) {
+        int shared = 0;
+        for (int c = 0; c < pc; ++c) shared |= ql[a * pc + c] && dl[i * pc + c];
+        const int in = hamming(qc + a * pb, dc + i * pb, pb) <= rad;
+        rel += shared;
+        within += in;
+        hit += in && shared;
+      }
+      if (rad == 0 && rel == 0) ++want_no_rel;
+      pooled_c += hit;
+      pooled_n += within;
+      pooled_r += rel;
+      if (rel > 0 && hit > 0) {
+        ++nh;
+        sp += (double)hit / (double)within;
+        sr += (double)hit / (double)rel;
+      }
+    }
+    const double want_p = nh > 0 ? sp / (double)nh : 0, want_r = nh > 0 ? sr / (double)nh : 0;
+    const double want_pp = pooled_n > 0 ? (double)pooled_c / (double)pooled_n : 0;
+    const double want_pr = pooled_r > 0 ? (double)pooled_c / (double)pooled_r : 0;
+    if (hits[rad] != nh || fabs(prec[rad] - want_p) > 1e-12 || fabs(rec[rad] - want_r) > 1e-12 ||
+        fabs(pprec[rad] - want_pp) > 1e-12 || fabs(prec_all[rad] - want_pr) > 1e-12)
+      ++mismatches;
+  }
+  CHECK(mismatches == 0 && no_rel == want_no_rel && no_rel >= 1);
+  EXPECT_OK(xmr_pr_curve_hamming(qc, pq, dc, pn, pb, ql, dl, pc, NULL, NULL, NULL, NULL, NULL, NULL));
+  EXPECT_INVALID(xmr_pr_curve_hamming(NULL, pq, dc, pn, pb, ql, dl, pc, prec, rec, hits, pprec, prec_all, &no_rel),
+                 "query_codes (= null)");
+  EXPECT_INVALID(xmr_pr_curve_hamming(qc, pq, dc, -1, pb, ql, dl, pc, prec, rec, hits, pprec, prec_all, &no_rel),
+                 "num_db (= -1)");
+  EXPECT_INVALID(xmr_pr_curve_hamming(qc, pq, dc, pn, pb, ql, NULL, pc, prec, rec, hits, pprec, prec_all, &no_rel),
+                 "db_labels (= null)");
+  ql[0] = 3;
+  EXPECT_INVALID(xmr_pr_curve_hamming(qc, pq, dc, pn, pb, ql, dl, pc, prec, rec, hits, pprec, prec_all, &no_rel),
+                 "(= 3)");
+}
+
+/* ---- binarisers ----------------------------------------------------------------------------- */
+
+static void check_binarizer_shape(const xmr_binarizer_t* b, int64_t dim, int64_t bits, xmr_binarizer_kind_t kind) {
+  int64_t d = 0, nb = 0, cb = 0;
+  xmr_binarizer_kind_t k = -1;
+  EXPECT_OK(xmr_binarizer_dim(b, &d));
+  EXPECT_OK(xmr_binarizer_bits(b, &nb));
+  EXPECT_OK(xmr_binarizer_code_bytes(b, &cb));
+  EXPECT_OK(xmr_binarizer_kind(b, &k));
+  CHECK(d == dim && nb == bits && cb == bits / 8 && k == kind);
+}
+
+/* Encodes x with a and b and checks that the codes are identical. */
+static void check_same_codes(const xmr_binarizer_t* a, const xmr_binarizer_t* b, const float* x, int64_t n,
+                             int64_t code_bytes) {
+  uint8_t ca[64 * 8], cb[64 * 8];
+  EXPECT_OK(xmr_binarizer_encode(a, x, n, ca));
+  EXPECT_OK(xmr_binarizer_encode(b, x, n, cb));
+  CHECK(memcmp(ca, cb, (size_t)(n * code_bytes)) == 0);
+}
+
+static void test_binarizers(void) {
+  enum { n = 40, d = 16 };
+  float train[n * d];
+  fill_uniform(train, n * d);
+  /* sign: bit j = [x_j > 0], bit j in byte j/8 at bit j%8 */
+  xmr_binarizer_t* sign = NULL;
+  EXPECT_OK(xmr_binarizer_sign(d, &sign));
+  check_binarizer_shape(sign, d, d, XMR_BINARIZER_SIGN);
+  uint8_t codes[n * d / 8];
+  EXPECT_OK(xmr_binarizer_encode(sign, train, n, codes));
+  int mismatches = 0;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < d; ++j) {
+      const int bit = (codes[i * d / 8 + j / 8] >> (j % 8)) & 1;
+      if (bit != (train[i * d + j] > 0.0f)) ++mismatches;
+    }
+  }
+  CHECK(mismatches == 0);
+  EXPECT_OK(xmr_binarizer_encode(sign, NULL, 0, NULL));
+  /* sign_median: about half of the training rows have each bit */
+  xmr_binarizer_t* median = NULL;
+  EXPECT_OK(xmr_binarizer_sign_median(train, n, d, &median));
+  check_binarizer_shape(median, d, d, XMR_BINARIZER_SIGN_MEDIAN);
+  EXPECT_OK(xmr_binarizer_encode(median, train, n, codes));
+  for (int j = 0; j < d; ++j) {
+    int ones = 0;
+    for (int i = 0; i < n; ++i) ones += (codes[i * d / 8 + j / 8] >> (j % 8)) & 1;
+    CHECK(ones == n / 2);
+  }
+  xmr_binarizer_t* lsh = NULL;
+  xmr_binarizer_t* lsh2 = NULL;
+  xmr_binarizer_t* lsh_t = NULL;
+  EXPECT_OK(xmr_binarizer_lsh(d, 24, 7, &lsh));
+  EXPECT_OK(xmr_binarizer_lsh(d, 24, 7, &lsh2));
+  check_binarizer_shape(lsh, d, 24, XMR_BINARIZER_LSH);
+  check_same_codes(lsh, lsh2, train, n, 3); /* deterministic in the seed */
+  EXPECT_OK(xmr_binarizer_lsh_train(train, n, d, 32, 7, 1, &lsh_t));
+  check_binarizer_shape(lsh_t, d, 32, XMR_BINARIZER_LSH);
+  xmr_binarizer_t* itq = NULL;
+  xmr_itq_options_t io;
+  xmr_itq_options_init(&io);
+  CHECK(io.iterations == 50 && io.seed == 0 && io.regularization == 1e-4 && io.correlation_power == 2.0);
+  xmr_itq_options_init(NULL);
+  io.iterations = 5;
+  EXPECT_OK(xmr_binarizer_itq(train, n, d, 8, &io, &itq));
+  check_binarizer_shape(itq, d, 8, XMR_BINARIZER_ITQ);
+  /* save / load / bytes: the same codes */
+  char path[128];
+  path_in_dir(path, "itq.bin");
+  EXPECT_OK(xmr_binarizer_save(itq, path));
+  xmr_binarizer_t* loaded = NULL;
+  EXPECT_OK(xmr_binarizer_load(path, &loaded));
+  check_binarizer_shape(loaded, d, 8, XMR_BINARIZER_ITQ);
+  check_same_codes(itq, loaded, train, n, 1);
+  uint8_t* bytes = NULL;
+  size_t nbytes = 0;
+  EXPECT_OK(xmr_binarizer_to_bytes(itq, &bytes, &nbytes));
+  CHECK(nbytes == (size_t)file_size(path));
+  xmr_binarizer_t* from = NULL;
+  EXPECT_OK(xmr_binarizer_from_bytes(bytes, nbytes, &from));
+  check_same_codes(itq, from, train, n, 1);
+  xmr_binarizer_free(from);
+  from = NULL;
+  EXPECT_STATUS(xmr_binarizer_from_bytes(bytes, nbytes - 3, &from), XMR_ERR_CORRUPT_DATA, "bytes");
+  bytes[30] ^= 1;
+  EXPECT_STATUS(xmr_binarizer_from_bytes(bytes, nbytes, &from), XMR_ERR_CORRUPT_DATA, "bytes");
+  EXPECT_INVALID(xmr_binarizer_from_bytes(NULL, 4, &from), "data (= null) with size (= 4)");
+  CHECK(from == NULL);
+  xmr_bytes_free(bytes);
+  /* errors */
+  xmr_binarizer_t* none = NULL;
+  EXPECT_INVALID(xmr_binarizer_sign(12, &none), "dim (= 12)");
+  EXPECT_INVALID(xmr_binarizer_sign(d, NULL), "out_binarizer (= null)");
+  EXPECT_INVALID(xmr_binarizer_lsh(d, 20, 0, &none), "bits (= 20)");
+  EXPECT_INVALID(xmr_binarizer_lsh(0, 8, 0, &none), "dim (= 0)");
+  EXPECT_INVALID(xmr_binarizer_sign_median(NULL, n, d, &none), "train (= null) with n (= 40) > 0");
+  EXPECT_INVALID(xmr_binarizer_sign_median(train, -1, d, &none), "n (= -1) must be >= 0");
+  EXPECT_INVALID(xmr_binarizer_itq(train, n, d, 24, &io, &none), "24");
+  io.iterations = -1;
+  EXPECT_INVALID(xmr_binarizer_itq(train, n, d, 8, &io, &none), "-1");
+  EXPECT_INVALID(xmr_binarizer_lsh_train(train, 1, d, 8, 0, 1, &none), "1");
+  {
+    float bad[n * d];
+    memcpy(bad, train, sizeof bad);
+    bad[17] = NAN;
+    EXPECT_INVALID(xmr_binarizer_sign_median(bad, n, d, &none), "nan");
+    codes[0] = 0xAB;
+    EXPECT_INVALID(xmr_binarizer_encode(sign, bad, n, codes), "nan");
+    CHECK(codes[0] == 0xAB); /* nothing written */
+  }
+  EXPECT_INVALID(xmr_binarizer_encode(NULL, train, 1, codes), "binarizer (= null)");
+  EXPECT_INVALID(xmr_binarizer_encode(sign, train, 1, NULL), "out_codes (= null) with n (= 1) > 0");
+  EXPECT_INVALID(xmr_binarizer_encode(sign, NULL, 1, codes), "x (= null) with n (= 1) > 0");
+  EXPECT_INVALID(xmr_binarizer_encode(sign, train, -1, codes), "n (= -1)");
+  EXPECT_INVALID(xmr_binarizer_dim(sign, NULL), "out_dim (= null)");
+  EXPECT_INVALID(xmr_binarizer_bits(NULL, NULL), "binarizer (= null)");
+  EXPECT_INVALID(xmr_binarizer_kind(sign, NULL), "out_kind (= null)");
+  EXPECT_INVALID(xmr_binarizer_code_bytes(sign, NULL), "out_code_bytes (= null)");
+  EXPECT_INVALID(xmr_binarizer_save(NULL, path), "binarizer (= null)");
+  EXPECT_INVALID(xmr_binarizer_save(sign, NULL), "path (= null)");
+  EXPECT_INVALID(xmr_binarizer_to_bytes(sign, NULL, &nbytes), "out_data (= null)");
+  {
+    char bad_path[160];
+    snprintf(bad_path, sizeof bad_path, "%s/no/such/dir/b.bin", g_dir);
+    EXPECT_STATUS(xmr_binarizer_save(sign, bad_path), XMR_ERR_IO, "no/such/dir");
+    EXPECT_STATUS(xmr_binarizer_load(bad_path, &none), XMR_ERR_IO, "no/such/dir");
+    char damaged[128];
+    path_in_dir(damaged, "itq_damaged.bin");
+    damaged_copy(path, damaged, file_size(path), 40);
+    EXPECT_STATUS(xmr_binarizer_load(damaged, &none), XMR_ERR_CORRUPT_DATA, damaged);
+    damaged_copy(path, damaged, file_size(path) - 1, -1);
+    EXPECT_STATUS(xmr_binarizer_load(damaged, &none), XMR_ERR_CORRUPT_DATA, damaged);
+    unlink(damaged);
+  }
+  EXPECT_INVALID(xmr_binarizer_load(NULL, &none), "path (= null)");
+  EXPECT_INVALID(xmr_binarizer_load(path, NULL), "out_binarizer (= null)");
+  CHECK(none == NULL);
+
+  /* cross-modal ITQ: paired images and texts (texts a linear mix of images plus noise) */
+  enum { dy = 12 };
+  float texts[n * dy];
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < dy; ++j) {
+      texts[i * dy + j] = train[i * d + j] - 0.5f * train[i * d + j + 4] + 0.01f * (float)(next_u32() % 100u);
+    }
+  }
+  xmr_binarizer_t* bi = NULL;
+  xmr_binarizer_t* bt = NULL;
+  xmr_itq_options_init(&io);
+  io.iterations = 10;
+  EXPECT_OK(xmr_cross_modal_itq_train(train, d, texts, dy, n, 8, &io, &bi, &bt));
+  check_binarizer_shape(bi, d, 8, XMR_BINARIZER_CROSS_MODAL_ITQ);
+  check_binarizer_shape(bt, dy, 8, XMR_BINARIZER_CROSS_MODAL_ITQ);
+  char pair_path[128];
+  path_in_dir(pair_path, "pair.bin");
+  EXPECT_OK(xmr_cross_modal_binarizer_save(bi, bt, pair_path));
+  xmr_binarizer_t* li = NULL;
+  xmr_binarizer_t* lt = NULL;
+  EXPECT_OK(xmr_cross_modal_binarizer_load(pair_path, &li, &lt));
+  check_same_codes(bi, li, train, n, 1);
+  check_same_codes(bt, lt, texts, n, 1);
+  /* a pair file is not one binariser, and one binariser's file is not a pair */
+  EXPECT_STATUS(xmr_binarizer_load(pair_path, &none), XMR_ERR_CORRUPT_DATA, pair_path);
+  xmr_binarizer_t* ni = NULL;
+  xmr_binarizer_t* nt = NULL;
+  EXPECT_STATUS(xmr_cross_modal_binarizer_load(path, &ni, &nt), XMR_ERR_CORRUPT_DATA, path);
+  EXPECT_INVALID(xmr_cross_modal_binarizer_save(bi, lsh, pair_path), ""); /* 8 vs 24 bits */
+  EXPECT_INVALID(xmr_cross_modal_binarizer_save(NULL, bt, pair_path), "image (= null)");
+  EXPECT_INVALID(xmr_cross_modal_binarizer_save(bi, bt, NULL), "path (= null)");
+  EXPECT_INVALID(xmr_cross_modal_binarizer_load(pair_path, NULL, &nt), "out_image (= null)");
+  EXPECT_INVALID(xmr_cross_modal_itq_train(train, d, texts, dy, n, 16, &io, &ni, &nt), "16"); /* > text dim */
+  EXPECT_INVALID(xmr_cross_modal_itq_train(train, d, NULL, dy, n, 8, &io, &ni, &nt), "text_train (= null)");
+  EXPECT_INVALID(xmr_cross_modal_itq_train(train, d, texts, dy, n, 8, &io, NULL, &nt), "out_image (= null)");
+  io.correlation_power = NAN;
+  EXPECT_INVALID(xmr_cross_modal_itq_train(train, d, texts, dy, n, 8, &io, &ni, &nt), "correlation_power");
+  CHECK(ni == NULL && nt == NULL);
+  unlink(path);
+  unlink(pair_path);
+  xmr_binarizer_free(sign);
+  xmr_binarizer_free(median);
+  xmr_binarizer_free(lsh);
+  xmr_binarizer_free(lsh2);
+  xmr_binarizer_free(lsh_t);
+  xmr_binarizer_free(itq);
+  xmr_binarizer_free(loaded);
+  xmr_binarizer_free(bi);
+  xmr_binarizer_free(bt);
+  xmr_binarizer_free(li);
+  xmr_binarizer_free(lt);
+  xmr_binarizer_free(NULL);
+}
+
 int main(void) {
   strcpy(g_dir, "/tmp/xmr_c_api_XXXXXX");
   if (mkdtemp(g_dir) == NULL) {
@@ -1591,6 +2573,12 @@ int main(void) {
   test_cross_modal();
   test_range_search();
   test_list_metrics();
+  test_multi_vector();
+  test_full_collection();
+  test_cross_modal_collections();
+  test_resources_and_bytes();
+  test_more_metrics();
+  test_binarizers();
   rmdir(g_dir);
   if (g_failures != 0) {
     fprintf(stderr, "test_c_api: %d check(s) failed (seed %llu)\n", g_failures, (unsigned long long)kSeed);
