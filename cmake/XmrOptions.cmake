@@ -8,6 +8,17 @@ option(XMR_BUILD_CLI "Build the xmr command-line tool" ON)
 option(XMR_BUILD_EXAMPLES "Build the example programs in examples/ and run them as CTest tests" ON)
 option(XMR_WERROR "Treat compiler warnings as errors" ON)
 set(XMR_SANITIZE "" CACHE STRING "Sanitizers for host code, e.g. address,undefined")
+set(XMR_PYTHON "AUTO" CACHE STRING
+    "Build the Python module (pybind11): AUTO (when pybind11 and the Python headers are found), ON, OFF")
+set_property(CACHE XMR_PYTHON PROPERTY STRINGS AUTO ON OFF)
+# Debian's interpreter sees Debian's NumPy and pytest; a python3 earlier on PATH (pyenv, a venv)
+# may not. Override to build for another interpreter.
+if(EXISTS /usr/bin/python3)
+  set(XMR_PYTHON_EXECUTABLE_DEFAULT /usr/bin/python3)
+else()
+  set(XMR_PYTHON_EXECUTABLE_DEFAULT python3)
+endif()
+set(XMR_PYTHON_EXECUTABLE "${XMR_PYTHON_EXECUTABLE_DEFAULT}" CACHE FILEPATH "Python interpreter of the Python module")
 option(XMR_FUZZ "Build the libFuzzer targets in tests/fuzz (clang only; instruments the whole library)" OFF)
 
 include(GNUInstallDirs)
