@@ -15,6 +15,8 @@ packages=(
   libcli11-dev             # the xmr command-line tool
   gnuplot-nox              # the demo's recall-vs-throughput plot (PNG)
   python3-numpy            # tests: .npy files written and read by NumPy (Debian's /usr/bin/python3)
+  python3-dev pybind11-dev libdlpack-dev  # the Python module (python/): headers, pybind11, DLPack
+  python3-pytest           # the Python tests (CTest test_python)
   libfaiss-dev             # CPU peer in bench/ (side-by-side numbers)
   libxxhash-dev            # checksums of index files
   clang libclang-rt-14-dev libomp-14-dev  # fuzzing: libFuzzer and sanitizer runtimes, OpenMP for clang
