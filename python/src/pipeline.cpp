@@ -121,12 +121,18 @@ std::vector<std::int64_t> int_list(py::handle v, const char* name) {
   return {ids.span.begin(), ids.span.end()};
 }
 
+/// The keywords of retrieve() and CrossModalIndex.search() (exported as _PIPELINE_KEYWORDS for the
+/// stubs test).
+const std::set<std::string> kPipelineKeywords = {
+    "embeddings", "vectors",        "offsets",     "codes",  "query_ids", "k",
+    "candidates", "shortlist",      "rescore",     "reduce", "scorer",    "scorer_batch",
+    "listwise",   "scorer_threads", "query_chunk", "fusion", "weights",   "any_labels",
+    "all_labels", "allowed_ids",    "group_by",    "device", "resources"};
+const std::set<std::string> kCollectionAddKeywords = {"ids",   "embeddings", "vectors", "offsets",
+                                                      "codes", "labels",     "groups"};
+
 void parse_pipeline(PipelineCall& call, const py::kwargs& kw, const char* function) {
-  static const std::set<std::string> known = {
-      "embeddings", "vectors",        "offsets",     "codes",  "query_ids", "k",
-      "candidates", "shortlist",      "rescore",     "reduce", "scorer",    "scorer_batch",
-      "listwise",   "scorer_threads", "query_chunk", "fusion", "weights",   "any_labels",
-      "all_labels", "allowed_ids",    "group_by",    "device", "resources"};
+  const std::set<std::string>& known = kPipelineKeywords;
   for (const auto& item : kw) {
     const auto key = item.first.cast<std::string>();
     if (known.count(key) == 0) {
@@ -245,7 +251,7 @@ xmr::Direction parse_direction(py::handle v) {
 }
 
 void collection_add(PyCollection& self, const py::kwargs& kw) {
-  static const std::set<std::string> known = {"ids", "embeddings", "vectors", "offsets", "codes", "labels", "groups"};
+  const std::set<std::string>& known = kCollectionAddKeywords;
   for (const auto& item : kw) {
     const auto key = item.first.cast<std::string>();
     if (known.count(key) == 0)
@@ -277,6 +283,10 @@ void collection_add(PyCollection& self, const py::kwargs& kw) {
 }  // namespace
 
 void register_pipeline(py::module_& m) {
+  m.attr("_PIPELINE_KEYWORDS") =
+      py::tuple(py::cast(std::vector<std::string>(kPipelineKeywords.begin(), kPipelineKeywords.end())));
+  m.attr("_COLLECTION_ADD_KEYWORDS") =
+      py::tuple(py::cast(std::vector<std::string>(kCollectionAddKeywords.begin(), kCollectionAddKeywords.end())));
   py::enum_<xmr::Direction>(m, "Direction", "Direction of a cross-modal search.")
       .value("IMAGE_TO_TEXT", xmr::Direction::ImageToText)
       .value("TEXT_TO_IMAGE", xmr::Direction::TextToImage);
