@@ -2,7 +2,7 @@
 # Sets up and runs everything CI checks:
 #   1. the CUDA build (when nvcc is present; GPU tests skip with a reason without a GPU),
 #   2. the CPU-only build (XMR_CUDA=OFF),
-#   3. the example consumer against the installed package,
+#   3. the example consumer and the Python package against the installed package,
 #   4. the test suite under ASan + UBSan (CPU-only build, with the CLI and its end-to-end tests),
 #   5. the test suite under TSan (CPU-only build, one OpenMP thread),
 #   6. a short libFuzzer run of every fuzz target (scripts/fuzz.sh: clang, 30 s per target).
@@ -35,6 +35,11 @@ cmake -S examples/consumer -B build/ci-consumer -G Ninja -DCMAKE_PREFIX_PATH="$P
 cmake --build build/ci-consumer
 LD_LIBRARY_PATH="$PWD/build/ci-install/lib" ./build/ci-consumer/xmr_consumer
 PKG_CONFIG_PATH="$PWD/build/ci-install/lib/pkgconfig" pkg-config --modversion xmr
+# The installed Python package imports (relative RPATH to the installed libxmr.so).
+(cd / && PYTHONPATH="$OLDPWD/build/ci-install/lib/python3/dist-packages" /usr/bin/python3 -c \
+  "import xmr, numpy; i = xmr.DenseIndex(4); i.add(numpy.eye(4, dtype=numpy.float32)); print('installed Python package:', xmr.__file__, i.search(numpy.eye(4, dtype=numpy.float32), 1)[1].ravel())")
+# ... and a plain `python3 -c "import xmr"` finds the CUDA build's package (scripts/python_path.sh).
+bash scripts/python_path.sh build/ci-cuda
 
 if [ "${XMR_SKIP_SANITIZERS:-0}" != "1" ]; then
   section "ASan + UBSan (CPU-only build)"
