@@ -44,9 +44,10 @@ bash scripts/python_path.sh build/ci-cuda
 if [ "${XMR_SKIP_SANITIZERS:-0}" != "1" ]; then
   section "ASan + UBSan (CPU-only build)"
   # The CLI is built too: test_cli runs the sanitized xmr binary end to end (a report in it fails
-  # the test through the exit code).
+  # the test through the exit code). So is the Python module: test_python runs pytest with libasan
+  # preloaded (python/CMakeLists.txt), covering the bindings' array and DLPack handling.
   cmake -S . -B build/ci-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXMR_CUDA=OFF -DXMR_BUILD_BENCH=OFF \
-    -DXMR_BUILD_CLI=ON -DXMR_SANITIZE=address,undefined >/dev/null
+    -DXMR_BUILD_CLI=ON -DXMR_PYTHON=ON -DXMR_SANITIZE=address,undefined >/dev/null
   cmake --build build/ci-asan -j "$jobs"
   # OpenMP's runtime keeps thread pools alive at exit; those are not leaks of ours.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
