@@ -218,3 +218,30 @@ def test_fake_cuda_array_rejected_where_host_only(index):
 def test_fake_cuda_array_wrong_dtype(index):
     with pytest.raises(TypeError, match="queries"):
         index.search(FakeCudaArray((2, D), "<f8"), 3)
+
+
+def test_fake_cuda_array_add_without_gpu(index, queries, rng):
+    if xmr.gpu_count() > 0:
+        pytest.skip("a GPU is present: a fake device pointer would be dereferenced there")
+    snap = snapshot(index, queries)
+    with pytest.raises(xmr.UnavailableError, match="vectors"):
+        index.add(FakeCudaArray((2, D)))
+    with pytest.raises(xmr.UnavailableError, match="vectors"):
+        index.add(FakeCudaArray((2, D)), ids=[500, 501])
+    assert_unchanged(index, queries, snap)
+    binary = xmr.BinaryIndex(16)
+    with pytest.raises(xmr.UnavailableError, match="codes"):
+        binary.add(FakeCudaArray((2, 2), "|u1"))
+    assert binary.size == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bindings bug: with device='cpu' a CUDA array is InvalidArgument naming `queries` "
+    "(xmr/dense_index.h), but search() first allocates device outputs through xmr._cuda.empty_like: TypeError",
+)
+def test_fake_cuda_array_with_device_cpu(index, queries):
+    snap = snapshot(index, queries)
+    with pytest.raises(xmr.InvalidArgumentError, match="queries"):
+        index.search(FakeCudaArray((2, D)), 3, device="cpu")
+    assert_unchanged(index, queries, snap)
