@@ -229,7 +229,7 @@ Returns a dict: map, per_query_ap, variant, k, tie_policy, queries, device.)doc"
       },
       "images"_a, "texts"_a, "captions_per_image"_a = 5,
       "Recall@1/5/10 in both directions for the Flickr30K/COCO protocol (texts of image i are rows "
-      "i*captions_per_image ...), in percent, as BLIP/CLIP report them.");
+      "i*captions_per_image ...), as fractions in [0, 1] (BLIP/CLIP print them x 100).");
   m.def(
       "precision_at_k",
       [](py::handle ranked, py::handle query_labels, py::handle db_labels, std::int64_t k) {

@@ -25,6 +25,21 @@ xmr::SearchOptions search_options(const Array& queries, py::handle device, std::
   return {.device = parse_optional_device(device), .resources = call_resources(queries, resources)};
 }
 
+/// Device-memory queries need a usable GPU and a GPU search: checked before their device outputs
+/// are allocated, with the library's messages (the library checks again).
+void check_device_queries(const Array& q, const xmr::SearchOptions& o, xmr::Device index_device) {
+  if (!q.on_device()) return;
+  if (o.device.value_or(index_device) == xmr::Device::Cpu) {
+    invalid_argument(
+        "queries.space (= Device) needs the GPU, but device (= cpu) is requested (the call's device, else the "
+        "index's): pass host memory or search on the GPU");
+  }
+  if (xmr::gpu_count() == 0) {
+    throw xmr::Error(xmr::ErrorCode::Unavailable,
+                     "queries.space (= Device) needs a GPU, but none is usable: " + xmr::device_summary());
+  }
+}
+
 /// Output buffers of a [rows x k] search: NumPy arrays, or arrays of the queries' GPU library
 /// on their device when the queries live in device memory.
 template <class Score>
@@ -105,6 +120,7 @@ py::tuple dense_search(const xmr::DenseIndex& self, py::handle queries, std::int
   check_k(k);
   const Array q = to_array(queries, "queries", kFloat, true);
   const xmr::SearchOptions o = search_options(q, device, resources);
+  check_device_queries(q, o, self.device());
   Outputs<float> out(q, k, ElemType::F32);
   without_gil([&] {
     auto ids = out.ids.mutable_view<std::int64_t>();
@@ -142,6 +158,7 @@ py::tuple binary_search(const xmr::BinaryIndex& self, py::handle queries, std::i
   check_k(k);
   const Array q = to_array(queries, "queries", kBytes, true);
   const xmr::SearchOptions o = search_options(q, device, resources);
+  check_device_queries(q, o, self.device());
   Outputs<std::int32_t> out(q, k, ElemType::I32);
   without_gil([&] {
     self.search_into(q.view<std::uint8_t>(), k, out.ids.mutable_view<std::int64_t>(),

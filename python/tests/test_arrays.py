@@ -180,12 +180,6 @@ class FakeCudaArray:
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bindings bug: search() allocates its device outputs through xmr._cuda.empty_like before the "
-    "library checks for a GPU, so without PyTorch/CuPy a CUDA array gives a TypeError about them instead "
-    "of xmr.UnavailableError naming `queries` (xmr/dense_index.h: Unavailable naming queries.space)",
-)
 def test_fake_cuda_array_without_gpu(index, queries):
     if xmr.gpu_count() > 0:
         pytest.skip("a GPU is present: a fake device pointer would be dereferenced there")
@@ -195,11 +189,6 @@ def test_fake_cuda_array_without_gpu(index, queries):
     assert_unchanged(index, queries, snap)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bindings bug: BinaryIndex.search allocates device outputs before checking for a GPU (as "
-    "DenseIndex.search): TypeError instead of xmr.UnavailableError naming `queries`",
-)
 def test_fake_cuda_array_binary_without_gpu(rng):
     if xmr.gpu_count() > 0:
         pytest.skip("a GPU is present: a fake device pointer would be dereferenced there")
@@ -235,11 +224,6 @@ def test_fake_cuda_array_add_without_gpu(index, queries, rng):
     assert binary.size == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bindings bug: with device='cpu' a CUDA array is InvalidArgument naming `queries` "
-    "(xmr/dense_index.h), but search() first allocates device outputs through xmr._cuda.empty_like: TypeError",
-)
 def test_fake_cuda_array_with_device_cpu(index, queries):
     snap = snapshot(index, queries)
     with pytest.raises(xmr.InvalidArgumentError, match="queries"):
