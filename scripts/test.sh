@@ -34,6 +34,7 @@ cmake --install build/ci-cuda --prefix "$PWD/build/ci-install" >/dev/null
 cmake -S examples/consumer -B build/ci-consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/ci-install" >/dev/null
 cmake --build build/ci-consumer
 LD_LIBRARY_PATH="$PWD/build/ci-install/lib" ./build/ci-consumer/xmr_consumer
+LD_LIBRARY_PATH="$PWD/build/ci-install/lib" ./build/ci-consumer/xmr_consumer_c
 PKG_CONFIG_PATH="$PWD/build/ci-install/lib/pkgconfig" pkg-config --modversion xmr
 # The installed Python package imports (relative RPATH to the installed libxmr.so).
 (cd / && PYTHONPATH="$OLDPWD/build/ci-install/lib/python3/dist-packages" /usr/bin/python3 -c \
