@@ -27,11 +27,18 @@ double load(const T* p, std::int64_t c) {
   }
 }
 
+void check_space(MemorySpace space, const char* name, bool allow_device) {
+  XMR_EXPECTS(space != MemorySpace::Device || allow_device, name,
+              ".space (= Device) is not supported here: pass host memory");
+  XMR_EXPECTS(space == MemorySpace::Host || space == MemorySpace::Device, name, ".space (= ", static_cast<int>(space),
+              ") is not a MemorySpace value");
+}
+
 }  // namespace
 
 template <class T>
-void check_input_view(const MatrixView<const T>& v, const char* name, std::int64_t dim) {
-  XMR_EXPECTS(v.space() == MemorySpace::Host, name, ".space (= Device) is not supported here: pass host memory");
+void check_input_view(const MatrixView<const T>& v, const char* name, std::int64_t dim, bool allow_device) {
+  check_space(v.space(), name, allow_device);
   XMR_EXPECTS(v.rows() >= 0, name, ".rows (= ", v.rows(), ") must be >= 0");
   XMR_EXPECTS(v.cols() == dim, name, ".cols (= ", v.cols(), ") must equal the index dimension (= ", dim, ")");
   XMR_EXPECTS(v.stride() >= v.cols(), name, ".stride (= ", v.stride(), ") must be >= cols (= ", v.cols(), ")");
@@ -44,8 +51,9 @@ void check_input_view(const MatrixView<const T>& v, const char* name, std::int64
 }
 
 template <class T>
-void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t rows, std::int64_t cols) {
-  XMR_EXPECTS(v.space() == MemorySpace::Host, name, ".space (= Device) is not supported here: pass host memory");
+void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t rows, std::int64_t cols,
+                       bool allow_device) {
+  check_space(v.space(), name, allow_device);
   XMR_EXPECTS(v.rows() == rows, name, ".rows (= ", v.rows(), ") must equal the number of queries (= ", rows, ")");
   XMR_EXPECTS(v.cols() == cols, name, ".cols (= ", v.cols(), ") must equal k (= ", cols, ")");
   XMR_EXPECTS(v.stride() >= v.cols(), name, ".stride (= ", v.stride(), ") must be >= cols (= ", v.cols(), ")");
@@ -79,15 +87,7 @@ void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric
     if (!ok || (metric == Metric::Cosine && sq == 0.0)) bad_row = std::min(bad_row, r);
     if (metric == Metric::Cosine && sq > 0.0) scale[detail::to_size(r)] = 1.0 / std::sqrt(sq);
   }
-  if (bad_row < rows) {
-    const T* p = in.row(bad_row);
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const double x = load(p, c);
-      XMR_EXPECTS(std::isfinite(x), name, "[", bad_row, "][", c, "] (= ", x, ") is not finite");
-    }
-    detail::fail(ErrorCode::InvalidArgument, name, "[", bad_row,
-                 "] has zero norm: cosine similarity is undefined for it");
-  }
+  if (bad_row < rows) fail_bad_row(in.row(bad_row), cols, name, bad_row, false);
 
   std::int64_t overflow_row = rows;
 #pragma omp parallel for schedule(static) reduction(min : overflow_row) if (rows * cols > 65536)
@@ -105,24 +105,36 @@ void prepare_rows(const MatrixView<const T>& in, const char* name, Metric metric
       }
     }
   }
-  if (overflow_row < rows) {
-    const T* p = in.row(overflow_row);
-    double worst = 0.0;
-    for (std::int64_t c = 0; c < cols; ++c) worst = std::max(worst, std::fabs(load(p, c)));
-    detail::fail(ErrorCode::InvalidArgument, name, "[", overflow_row, "] holds a value (|x| = ", worst,
-                 ") beyond the fp16 range (65504) of this index's storage");
-  }
+  if (overflow_row < rows) fail_bad_row(in.row(overflow_row), cols, name, overflow_row, true);
 }
 
-template void check_input_view(const MatrixView<const float>&, const char*, std::int64_t);
-template void check_input_view(const MatrixView<const half>&, const char*, std::int64_t);
-template void check_output_view(const MatrixView<std::int64_t>&, const char*, std::int64_t, std::int64_t);
-template void check_output_view(const MatrixView<float>&, const char*, std::int64_t, std::int64_t);
-template void check_input_view(const MatrixView<const std::uint8_t>&, const char*, std::int64_t);
-template void check_input_view(const MatrixView<const std::int64_t>&, const char*, std::int64_t);
-template void check_output_view(const MatrixView<std::int32_t>&, const char*, std::int64_t, std::int64_t);
-template void check_output_view(const MatrixView<std::uint8_t>&, const char*, std::int64_t, std::int64_t);
+template <class T>
+void fail_bad_row(const T* p, std::int64_t cols, const char* name, std::int64_t row_index, bool overflow) {
+  if (overflow) {
+    double worst = 0.0;
+    for (std::int64_t c = 0; c < cols; ++c) worst = std::max(worst, std::fabs(load(p, c)));
+    detail::fail(ErrorCode::InvalidArgument, name, "[", row_index, "] holds a value (|x| = ", worst,
+                 ") beyond the fp16 range (65504) of this index's storage");
+  }
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const double x = load(p, c);
+    XMR_EXPECTS(std::isfinite(x), name, "[", row_index, "][", c, "] (= ", x, ") is not finite");
+  }
+  detail::fail(ErrorCode::InvalidArgument, name, "[", row_index,
+               "] has zero norm: cosine similarity is undefined for it");
+}
+
+template void check_input_view(const MatrixView<const float>&, const char*, std::int64_t, bool);
+template void check_input_view(const MatrixView<const half>&, const char*, std::int64_t, bool);
+template void check_output_view(const MatrixView<std::int64_t>&, const char*, std::int64_t, std::int64_t, bool);
+template void check_output_view(const MatrixView<float>&, const char*, std::int64_t, std::int64_t, bool);
+template void check_input_view(const MatrixView<const std::uint8_t>&, const char*, std::int64_t, bool);
+template void check_input_view(const MatrixView<const std::int64_t>&, const char*, std::int64_t, bool);
+template void check_output_view(const MatrixView<std::int32_t>&, const char*, std::int64_t, std::int64_t, bool);
+template void check_output_view(const MatrixView<std::uint8_t>&, const char*, std::int64_t, std::int64_t, bool);
 template void prepare_rows(const MatrixView<const float>&, const char*, Metric, DType, void*);
 template void prepare_rows(const MatrixView<const half>&, const char*, Metric, DType, void*);
+template void fail_bad_row(const float*, std::int64_t, const char*, std::int64_t, bool);
+template void fail_bad_row(const half*, std::int64_t, const char*, std::int64_t, bool);
 
 }  // namespace xmr::engine

@@ -10,14 +10,25 @@
 
 namespace xmr::engine {
 
-/// Checks a host input view: rows >= 0, cols == dim, stride >= cols, non-null and aligned data
-/// when rows > 0, host memory. Throws InvalidArgument naming `name`.
+/// Checks an input view: rows >= 0, cols == dim, stride >= cols, non-null and aligned data
+/// when rows > 0, host memory (or device memory when `allow_device`: its shape only; the pointer
+/// is checked by the GPU backend, gpu::check_device_pointers). Throws InvalidArgument naming
+/// `name`.
 template <class T>
-void check_input_view(const MatrixView<const T>& v, const char* name, std::int64_t dim);
+void check_input_view(const MatrixView<const T>& v, const char* name, std::int64_t dim, bool allow_device = false);
 
-/// Checks an output view of [rows x cols] host memory.
+/// Checks an output view of [rows x cols] host memory (or device memory when `allow_device`).
 template <class T>
-void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t rows, std::int64_t cols);
+void check_output_view(const MatrixView<T>& v, const char* name, std::int64_t rows, std::int64_t cols,
+                       bool allow_device = false);
+
+/// Throws the InvalidArgument that prepare_rows throws for row `row_index` of `name` (host copy
+/// `row`, `cols` values): its first non-finite value, else its zero norm (cosine), or with
+/// `overflow` its largest |value| beyond the fp16 range. The GPU preparation reports a bad row
+/// through this, so both name the same row and value.
+template <class T>
+[[noreturn]] void fail_bad_row(const T* row, std::int64_t cols, const char* name, std::int64_t row_index,
+                               bool overflow);
 
 /// Validates the values of `in` (finite; under cosine no zero-norm row), normalises rows under
 /// cosine, and writes them densely ([rows x cols]) as `out_type` into `out` (float* for F32,
