@@ -57,8 +57,9 @@ std::int64_t batch_bytes(const Plan& p, std::int64_t qt) {
 }  // namespace
 
 void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::uint8_t* queries,
-                   std::int64_t num_queries, std::int64_t k, std::int32_t max_distance, Resources& res,
-                   std::int32_t* out_dist, std::uint32_t* out_pos, std::int64_t* out_within) {
+                   std::size_t queries_pitch, bool queries_on_device, std::int64_t num_queries, std::int64_t k,
+                   std::int32_t max_distance, Resources& res, std::int32_t* out_dist, std::uint32_t* out_pos,
+                   std::int64_t* out_within) {
   constexpr std::int64_t kMaxRows = std::int64_t{std::numeric_limits<std::uint32_t>::max()} - 1;
   const auto code_bytes = static_cast<std::int64_t>(snap.code_bytes);
   XMR_EXPECTS(code_bytes >= 1 && code_bytes <= kernels::kHammingMaxCodeBytes, "code bytes (= ", code_bytes,
@@ -71,6 +72,8 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
   if (num_queries == 0) return;
   XMR_EXPECTS(queries != nullptr && out_dist != nullptr && out_pos != nullptr,
               "queries, out_dist and out_pos must not be null");
+  XMR_EXPECTS(queries_pitch >= static_cast<std::size_t>(code_bytes), "queries pitch (= ", queries_pitch,
+              ") must be >= the code bytes (= ", code_bytes, ")");
 
   Resources::Impl& r = res.impl();
   std::lock_guard lock(r.mutex);
@@ -139,8 +142,9 @@ void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::u
       const std::int64_t qn = std::min(p.qt, num_queries - q0);
       const auto qrows = static_cast<std::size_t>(qn);
       if (stride != row) check_cuda(cudaMemsetAsync(d_queries, 0, qrows * stride, s), "cudaMemsetAsync(queries)");
-      copy_rows(d_queries, stride, queries + static_cast<std::size_t>(q0) * row, row, row, qrows,
-                cudaMemcpyHostToDevice, s, "cudaMemcpy2DAsync(queries)");
+      // Device queries: read on this stream, after the padding memset (same stream order).
+      copy_rows(d_queries, stride, queries + static_cast<std::size_t>(q0) * queries_pitch, queries_pitch, row, qrows,
+                queries_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice, s, "cudaMemcpy2DAsync(queries)");
       check_cuda(cudaMemsetAsync(d_hist, 0, qrows * static_cast<std::size_t>(p.bins) * 4, s),
                  "cudaMemsetAsync(histogram)");
       kernels::HammingProblem hp;

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "dense/plan.h"
+#include "dense/prepare.h"
 #include "dense_launch.h"
 #include "gpu/context.h"
 #include "gpu/cuda_check.h"
 #include "gpu/mirror.h"
+#include "prepare_launch.h"
 #include "resources_impl.h"
 #include "select_key.h"
 
@@ -100,10 +102,37 @@ void run_general(Context& ctx, const DenseSnapshot& snap, const void* db, const 
   }
 }
 
+/// Throws the InvalidArgument of the first bad row of device queries (status words of
+/// kernels::prepare_queries), reading that row back so that the message names its value as the
+/// host preparation's does.
+[[noreturn]] void fail_device_row(const DenseQueries& q, std::int64_t dim, std::int64_t num_queries,
+                                  const std::uint64_t* status, cudaStream_t stream) {
+  const bool overflow = status[0] == kernels::kPrepareNoRow;
+  const std::uint64_t row = overflow ? status[1] : status[0];
+  XMR_INVARIANT(row < static_cast<std::uint64_t>(num_queries));
+  const auto r = static_cast<std::int64_t>(row);
+  const std::size_t elem = q.type == DType::F32 ? 4 : 2;
+  const char* src = static_cast<const char*>(q.data) + static_cast<std::size_t>(r * q.stride) * elem;
+  const auto bytes = static_cast<std::size_t>(dim) * elem;
+  if (q.type == DType::F32) {
+    std::vector<float> h(static_cast<std::size_t>(dim));
+    check_cuda(cudaMemcpyAsync(h.data(), src, bytes, cudaMemcpyDeviceToHost, stream), "copy of a bad query row");
+    check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    fail_bad_row(h.data(), dim, "queries", r, overflow);
+  }
+  std::vector<half> h(static_cast<std::size_t>(dim));
+  check_cuda(cudaMemcpyAsync(h.data(), src, bytes, cudaMemcpyDeviceToHost, stream), "copy of a bad query row");
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  fail_bad_row(h.data(), dim, "queries", r, overflow);
+}
+
 }  // namespace
 
-void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
-                  std::int64_t k, Resources& res, std::uint64_t* out_keys) {
+void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const DenseQueries& queries,
+                  std::int64_t num_queries, std::int64_t k, Resources& res, std::uint64_t* out_keys) {
+  const bool on_device = queries.space == MemorySpace::Device;
+  XMR_INVARIANT(queries.data != nullptr || num_queries == 0);
+  XMR_INVARIANT(!on_device || queries.stride >= snap.dim);
   Resources::Impl& r = res.impl();
   std::lock_guard lock(r.mutex);
   const DeviceGuard device_guard;  // the caller's current device is restored on return
@@ -154,6 +183,7 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
     total += 2 * round_up(qt * (k + dt) * 8, kAlign) + round_up(3 * qt * 4, kAlign) +
              round_up(static_cast<std::int64_t>(sort_ws_bytes), kAlign);
   }
+  if (on_device) total += kAlign;  // the two status words of the query checks
   // Everything is validated and planned: only now touch the device.
   Context& ctx = context_of(res);
   const std::shared_ptr<DeviceMatrix> db = resident(snap, mirrors, ctx, snap.row_bytes(), 0);
@@ -179,16 +209,43 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
     sort_ws = carve.take<char>(static_cast<std::int64_t>(sort_ws_bytes));
     h_offsets.resize(static_cast<std::size_t>(3 * qt));
   }
+  std::uint64_t* d_status = on_device ? carve.take<std::uint64_t>(2) : nullptr;
   XMR_INVARIANT(carve.used() <= static_cast<std::size_t>(total));
 
   try {
-    const auto* qsrc = static_cast<const char*>(queries);
+    const auto* qsrc = static_cast<const char*>(queries.data);
     const std::size_t qrow = snap.row_bytes();
+    const int in_type = queries.type == DType::F32 ? kernels::kPrepareF32 : kernels::kPrepareF16;
+    const int out_type = snap.type == DType::F32 ? kernels::kPrepareF32 : kernels::kPrepareF16;
+    const std::size_t in_pitch = static_cast<std::size_t>(queries.stride) * (queries.type == DType::F32 ? 4 : 2);
+    const bool cosine = queries.metric == Metric::Cosine;
+    const bool one_batch = num_queries <= qt;
+    if (on_device) {
+      // Every row is checked before any search work, so the error names the first bad row of
+      // all queries (as on the host); a single batch is prepared by the same pass.
+      check_cuda(cudaMemsetAsync(d_status, 0xFF, 2 * sizeof(std::uint64_t), ctx.stream), "cudaMemsetAsync(status)");
+      check_cuda(kernels::prepare_queries(queries.data, in_type, num_queries, snap.dim, queries.stride, cosine,
+                                          out_type, one_batch ? d_queries : nullptr, 0, d_status, ctx.stream),
+                 "prepare_queries");
+      std::uint64_t h_status[2] = {0, 0};
+      check_cuda(cudaMemcpyAsync(h_status, d_status, sizeof(h_status), cudaMemcpyDeviceToHost, ctx.stream),
+                 "copy of the query status");
+      check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+      if (h_status[0] != kernels::kPrepareNoRow || h_status[1] != kernels::kPrepareNoRow) {
+        fail_device_row(queries, snap.dim, num_queries, h_status, ctx.stream);
+      }
+    }
     for (std::int64_t q0 = 0; q0 < num_queries; q0 += qt) {
       const Batch b{d_queries, std::min(qt, num_queries - q0)};
-      check_cuda(cudaMemcpyAsync(d_queries, qsrc + static_cast<std::size_t>(q0) * qrow,
-                                 static_cast<std::size_t>(b.qn) * qrow, cudaMemcpyHostToDevice, ctx.stream),
-                 "cudaMemcpyAsync(queries)");
+      if (!on_device) {
+        check_cuda(cudaMemcpyAsync(d_queries, qsrc + static_cast<std::size_t>(q0) * qrow,
+                                   static_cast<std::size_t>(b.qn) * qrow, cudaMemcpyHostToDevice, ctx.stream),
+                   "cudaMemcpyAsync(queries)");
+      } else if (!one_batch) {
+        check_cuda(kernels::prepare_queries(qsrc + static_cast<std::size_t>(q0) * in_pitch, in_type, b.qn, snap.dim,
+                                            queries.stride, cosine, out_type, d_queries, q0, nullptr, ctx.stream),
+                   "prepare_queries");
+      }
       const std::uint64_t* result = nullptr;
       std::int64_t result_ld = 0;
       if (fast) {

@@ -6,9 +6,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "dense/storage.h"
+#include "xmr/types.h"
 
 namespace xmr {
 class Resources;
@@ -44,15 +46,66 @@ struct MirrorCache {
   std::map<int, std::shared_ptr<DeviceMatrix>> by_device;
 };
 
-/// Exact dense top-k on the GPU of `res`. `queries` are prepared ([q x dim] dense, the storage
-/// type: float for F32, binary16 bits for F16). Writes [q x k] selection keys (select_key.h),
-/// best first, to host memory `out_keys`. Uploads or extends the index's device copy as needed.
-void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
-                  std::int64_t k, Resources& res, std::uint64_t* out_keys);
+/// The queries of a dense GPU search.
+struct DenseQueries {
+  /// Host: prepared rows, [num_queries x dim] dense, the storage type (float for F32, binary16
+  /// bits for F16). Device: the caller's rows in device memory of the search's GPU, not yet
+  /// validated: `type` values, row r at data + r * stride elements.
+  const void* data = nullptr;
+  MemorySpace space = MemorySpace::Host;
+  DType type = DType::F32;               ///< device only: the caller's element type
+  std::int64_t stride = 0;               ///< device only: elements between row starts (>= dim)
+  Metric metric = Metric::InnerProduct;  ///< device only: cosine normalises the rows
+};
+
+/// Exact dense top-k on the GPU of `res`. Writes [q x k] selection keys (select_key.h), best
+/// first, to host memory `out_keys`. Uploads or extends the index's device copy as needed.
+/// Device queries are validated on the device before any search work (kernels/prepare_launch.h:
+/// the host preparation's arithmetic, so the same bits) and prepared there batch by batch; a bad
+/// row throws InvalidArgument as engine::prepare_rows does ("queries[r][c] (= nan) is not
+/// finite", ...), reading that one row back to name its value.
+void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const DenseQueries& queries,
+                  std::int64_t num_queries, std::int64_t k, Resources& res, std::uint64_t* out_keys);
+inline void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* queries, std::int64_t num_queries,
+                         std::int64_t k, Resources& res, std::uint64_t* out_keys) {
+  DenseQueries q;
+  q.data = queries;
+  dense_search(snap, mirrors, q, num_queries, k, res, out_keys);
+}
+
+/// Throws InvalidArgument naming `name` unless `data` is memory that kernels on GPU `device` may
+/// read and write: device memory of that GPU, or managed memory (cudaPointerGetAttributes).
+/// Only the pointer is checked, not the extent of its allocation. Unavailable in a build
+/// without CUDA.
+void check_device_pointer(const void* data, int device, const char* name);
+
+/// One 2-D copy between host and device memory: `rows` rows of `width` bytes.
+struct RowCopy {
+  void* dst = nullptr;
+  std::size_t dst_pitch = 0;
+  const void* src = nullptr;
+  std::size_t src_pitch = 0;
+  std::size_t width = 0;
+  std::size_t rows = 0;
+  const char* what = "";
+};
+
+/// Copies host rows into device memory on the stream of `res` (its device, under its lock), and
+/// synchronises that stream before returning. Used to deliver results to device-memory outputs.
+/// 	hrows Error Device / OutOfMemory (a CUDA failure: the stream is synchronised first).
+void copy_to_device(Resources& res, std::span<const RowCopy> copies);
+
+/// Copies rows of device memory (any GPU's; checked as check_device_pointer with that GPU) into
+/// host memory with a synchronous cudaMemcpy2D on the GPU that holds them. Used by `add` from
+/// device memory. Not ordered after work on non-blocking streams: the caller finishes writing
+/// the data first.
+void copy_from_device(const RowCopy& copy, const char* name);
 
 /// Exact Hamming top-k on the GPU of `res` over a binary snapshot (`snap.code_bytes` bytes per
 /// code, rows in ascending id order). `queries` are [num_queries x code_bytes] packed codes,
-/// dense, in host memory. For each query, selects the min(k, count) codes of smallest distance
+/// `queries_pitch` bytes between rows (>= code_bytes), in host memory, or in device memory of
+/// that GPU when `queries_on_device` (copied device to device into the padded batch buffer on
+/// the stream of `res`). For each query, selects the min(k, count) codes of smallest distance
 /// among the `count` codes with distance <= `max_distance`, ordered by ascending (distance, row
 /// position), and writes them to host memory: `out_dist` / `out_pos` are [num_queries x k];
 /// slots past the selected ones hold INT32_MAX / UINT32_MAX. `out_within` (may be null):
@@ -60,8 +113,9 @@ void dense_search(const DenseSnapshot& snap, MirrorCache& mirrors, const void* q
 /// max_distance = bits; radius search passes the radius and k = the cap.
 /// Uploads or extends the index's device copy as needed (MirrorCache of the binary index).
 void binary_search(const DenseSnapshot& snap, MirrorCache& mirrors, const std::uint8_t* queries,
-                   std::int64_t num_queries, std::int64_t k, std::int32_t max_distance, Resources& res,
-                   std::int32_t* out_dist, std::uint32_t* out_pos, std::int64_t* out_within);
+                   std::size_t queries_pitch, bool queries_on_device, std::int64_t num_queries, std::int64_t k,
+                   std::int32_t max_distance, Resources& res, std::int32_t* out_dist, std::uint32_t* out_pos,
+                   std::int64_t* out_within);
 
 /// Exact scores of given (query, row) pairs on the GPU of `res` (rescore_gpu.cpp), in the
 /// summation order of kernels/rescore_launch.h, so they equal cpu::rescore's bit for bit.

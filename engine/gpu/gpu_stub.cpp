@@ -23,9 +23,22 @@ std::string describe() {
   return "no GPU (this build of xmr has no CUDA backend)";
 }
 
-void dense_search(const DenseSnapshot&, MirrorCache&, const void*, std::int64_t, std::int64_t, Resources&,
+void dense_search(const DenseSnapshot&, MirrorCache&, const DenseQueries&, std::int64_t, std::int64_t, Resources&,
                   std::uint64_t*) {
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
+}
+
+void check_device_pointer(const void*, int, const char* name) {
+  detail::fail(ErrorCode::Unavailable, name, ".space (= Device): this build of xmr has no CUDA backend");
+}
+
+void copy_to_device(Resources&, std::span<const RowCopy> copies) {
+  detail::fail(ErrorCode::Unavailable, copies.empty() ? "copy to device memory" : copies.front().what,
+               ": this build of xmr has no CUDA backend");
+}
+
+void copy_from_device(const RowCopy&, const char* name) {
+  detail::fail(ErrorCode::Unavailable, name, ".space (= Device): this build of xmr has no CUDA backend");
 }
 
 void multi_vector_search(const MultiVectorSnapshot&, MirrorCache&, const float*, const std::int64_t*, std::int64_t,
@@ -33,8 +46,8 @@ void multi_vector_search(const MultiVectorSnapshot&, MirrorCache&, const float*,
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
 }
 
-void binary_search(const DenseSnapshot&, MirrorCache&, const std::uint8_t*, std::int64_t, std::int64_t, std::int32_t,
-                   Resources&, std::int32_t*, std::uint32_t*, std::int64_t*) {
+void binary_search(const DenseSnapshot&, MirrorCache&, const std::uint8_t*, std::size_t, bool, std::int64_t,
+                   std::int64_t, std::int32_t, Resources&, std::int32_t*, std::uint32_t*, std::int64_t*) {
   detail::fail(ErrorCode::Unavailable, "GPU search requested but this build of xmr has no CUDA backend");
 }
 

@@ -26,7 +26,8 @@ using detail::kNoPos;
 }  // namespace
 
 void BinaryIndex::Impl::add(MatrixView<const std::uint8_t> codes, const std::span<const std::int64_t>* ids) {
-  engine::check_input_view(codes, "codes", code_bytes);
+  engine::check_input_view(codes, "codes", code_bytes, true);
+  if (codes.space() == MemorySpace::Device) detail::check_device_input_usable("codes");
   if (ids != nullptr) {
     const auto num_ids = static_cast<std::int64_t>(ids->size());
     XMR_EXPECTS(num_ids == codes.rows(), "ids.size() (= ", num_ids, ") must equal codes.rows() (= ", codes.rows(), ")");
@@ -35,7 +36,22 @@ void BinaryIndex::Impl::add(MatrixView<const std::uint8_t> codes, const std::spa
   const std::int64_t n = codes.rows();
   detail::translate_bad_alloc("BinaryIndex::add", [&] {
     detail::mul_checked(n, code_bytes, "codes.rows x code bytes");
-    const std::vector<std::uint8_t> dense = engine::dense_codes(codes);
+    std::vector<std::uint8_t> dense;
+    if (codes.space() == MemorySpace::Device) {
+      // The index lives in host memory: one synchronous copy of the codes.
+      dense.resize(detail::to_size(n) * detail::to_size(code_bytes));
+      engine::gpu::RowCopy c;
+      c.dst = dense.data();
+      c.dst_pitch = detail::to_size(code_bytes);
+      c.src = codes.data();
+      c.src_pitch = detail::to_size(codes.stride());
+      c.width = detail::to_size(code_bytes);
+      c.rows = detail::to_size(n);
+      c.what = "copy of codes to the host";
+      engine::gpu::copy_from_device(c, "codes");
+    } else {
+      dense = engine::dense_codes(codes);
+    }
     state.append(dense.data(), n, ids);
   });
 }

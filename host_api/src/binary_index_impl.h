@@ -49,7 +49,7 @@ struct BinaryIndex::Impl {
   }
   void check_search(const MatrixView<const std::uint8_t>& queries, std::int64_t k,
                     const engine::DenseSnapshot& s) const {
-    engine::check_input_view(queries, "queries", code_bytes);
+    engine::check_input_view(queries, "queries", code_bytes, true);
     XMR_EXPECTS(k >= 1 && k <= detail::kMaxBinaryK, "k (= ", k, ") must be in [1, ", detail::kMaxBinaryK, "]");
     XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add codes before searching");
   }
@@ -61,20 +61,35 @@ struct BinaryIndex::Impl {
              std::vector<std::int64_t>* within) const {
     Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
     const Device device = detail::resolve_device(opts.device.value_or(options.device), res);
+    run_on(device, res, s, cache, queries, kb, max_distance, dist, pos, within);
+    return device;
+  }
+
+  /// run() on a resolved device. Queries in device memory (only with device Gpu) are read there.
+  void run_on(Device device, Resources& res, const engine::DenseSnapshot& s, engine::gpu::MirrorCache& cache,
+              const MatrixView<const std::uint8_t>& queries, std::int64_t kb, std::int32_t max_distance,
+              std::vector<std::int32_t>& dist, std::vector<std::uint32_t>& pos,
+              std::vector<std::int64_t>* within) const {
     const std::int64_t nq = queries.rows();
-    if (nq == 0) return device;
+    if (nq == 0) return;
     const std::size_t n = detail::to_size(detail::mul_checked(nq, kb, "queries.rows x k"));
     dist.resize(n);
     pos.resize(n);
     if (within != nullptr) within->resize(detail::to_size(nq));
-    const std::vector<std::uint8_t> q = engine::dense_codes(queries);
     std::int64_t* w = within != nullptr ? within->data() : nullptr;
+    if (queries.space() == MemorySpace::Device) {
+      XMR_INVARIANT(device == Device::Gpu);
+      engine::gpu::binary_search(s, cache, queries.data(), detail::to_size(queries.stride()), true, nq, kb,
+                                 max_distance, res, dist.data(), pos.data(), w);
+      return;
+    }
+    const std::vector<std::uint8_t> q = engine::dense_codes(queries);
     if (device == Device::Cpu) {
       engine::cpu::hamming_search(s, q.data(), nq, kb, max_distance, res, dist.data(), pos.data(), w);
     } else {
-      engine::gpu::binary_search(s, cache, q.data(), nq, kb, max_distance, res, dist.data(), pos.data(), w);
+      engine::gpu::binary_search(s, cache, q.data(), detail::to_size(code_bytes), false, nq, kb, max_distance, res,
+                                 dist.data(), pos.data(), w);
     }
-    return device;
   }
 
   Device search(MatrixView<const std::uint8_t> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
@@ -90,19 +105,28 @@ struct BinaryIndex::Impl {
     const engine::DenseSnapshot* s = &snap;
     check_search(queries, k, *s);
     const std::int64_t nq = queries.rows();
-    engine::check_output_view(out_ids, "out_ids", nq, k);
-    engine::check_output_view(out_dist, "out_distances", nq, k);
+    engine::check_output_view(out_ids, "out_ids", nq, k, true);
+    engine::check_output_view(out_dist, "out_distances", nq, k, true);
+    Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
+    const bool any_rows = nq > 0;
+    const Device device =
+        detail::search_device(opts.device.value_or(options.device), res,
+                              {{queries.space(), any_rows ? queries.data() : nullptr, "queries"},
+                               {out_ids.space(), any_rows ? out_ids.data() : nullptr, "out_ids"},
+                               {out_dist.space(), any_rows ? out_dist.data() : nullptr, "out_distances"}});
+    if (nq == 0) return device;
     return detail::translate_bad_alloc("BinaryIndex::search", [&] {
       // Backends select min(k, N) per query; slots past N are padding, filled here.
       const std::int64_t kb = std::min(k, s->size);
       std::vector<std::int32_t> dist;
       std::vector<std::uint32_t> pos;
-      const Device device =
-          run(*s, cache, queries, kb, static_cast<std::int32_t>(options.bits), opts, dist, pos, nullptr);
+      run_on(device, res, *s, cache, queries, kb, static_cast<std::int32_t>(options.bits), dist, pos, nullptr);
+      detail::OutputRows<std::int64_t> ids_out(out_ids);
+      detail::OutputRows<std::int32_t> dist_out(out_dist);
       const std::int64_t* ids = s->id_data();
       for (std::int64_t q = 0; q < nq; ++q) {
-        std::int64_t* oid = out_ids.row(q);
-        std::int32_t* od = out_dist.row(q);
+        std::int64_t* oid = ids_out.row(q);
+        std::int32_t* od = dist_out.row(q);
         for (std::int64_t j = 0; j < k; ++j) {
           const std::size_t e = detail::to_size(q * kb + j);
           if (j < kb && pos[e] != detail::kNoPos) {
@@ -115,6 +139,8 @@ struct BinaryIndex::Impl {
           }
         }
       }
+      detail::deliver(res, ids_out, "copy of the result ids to out_ids", dist_out,
+                      "copy of the result distances to out_distances");
       return device;
     });
   }

@@ -6,6 +6,7 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/check.h"
@@ -66,7 +67,8 @@ Device DenseIndex::Impl::rescore(MatrixView<const T> queries, MatrixView<const s
 template <class T>
 void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const std::int64_t>* ids) {
   const std::int64_t dim = options.dim;
-  engine::check_input_view(vectors, "vectors", dim);
+  engine::check_input_view(vectors, "vectors", dim, true);
+  if (vectors.space() == MemorySpace::Device) detail::check_device_input_usable("vectors");
   if (ids != nullptr) {
     const auto num_ids = static_cast<std::int64_t>(ids->size());
     XMR_EXPECTS(num_ids == vectors.rows(), "ids.size() (= ", num_ids, ") must equal vectors.rows() (= ", vectors.rows(),
@@ -78,7 +80,24 @@ void DenseIndex::Impl::add(MatrixView<const T> vectors, const std::span<const st
     detail::mul_checked(n, dim, "vectors.rows x dim");
     const detail::HostArray<std::byte> buffer =
         detail::make_host_array<std::byte>(detail::to_size(n) * current()->row_bytes());
-    engine::prepare_rows(vectors, "vectors", options.metric, options.storage, buffer.get());
+    if (vectors.space() == MemorySpace::Device) {
+      // The index lives in host memory: one synchronous copy of the rows, prepared as host rows.
+      const std::size_t row = detail::to_size(dim) * sizeof(T);
+      const detail::HostArray<T> host = detail::make_host_array<T>(detail::to_size(n) * detail::to_size(dim));
+      engine::gpu::RowCopy c;
+      c.dst = host.get();
+      c.dst_pitch = row;
+      c.src = vectors.data();
+      c.src_pitch = detail::to_size(vectors.stride()) * sizeof(T);
+      c.width = row;
+      c.rows = detail::to_size(n);
+      c.what = "copy of vectors to the host";
+      engine::gpu::copy_from_device(c, "vectors");
+      engine::prepare_rows(MatrixView<const T>(host.get(), n, dim), "vectors", options.metric, options.storage,
+                           buffer.get());
+    } else {
+      engine::prepare_rows(vectors, "vectors", options.metric, options.storage, buffer.get());
+    }
     state.append(buffer.get(), n, ids);
   });
 }
@@ -90,31 +109,49 @@ Device DenseIndex::Impl::search_snapshot(const engine::DenseSnapshot& snap, engi
   const engine::DenseSnapshot* s = &snap;
   check_search(queries, k, *s);
   const std::int64_t nq = queries.rows();
-  engine::check_output_view(out_ids, "out_ids", nq, k);
-  engine::check_output_view(out_scores, "out_scores", nq, k);
+  engine::check_output_view(out_ids, "out_ids", nq, k, true);
+  engine::check_output_view(out_scores, "out_scores", nq, k, true);
   Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
-  const Device device = detail::resolve_device(opts.device.value_or(options.device), res);
+  const bool any_rows = nq > 0;
+  const Device device =
+      detail::search_device(opts.device.value_or(options.device), res,
+                            {{queries.space(), any_rows ? queries.data() : nullptr, "queries"},
+                             {out_ids.space(), any_rows ? out_ids.data() : nullptr, "out_ids"},
+                             {out_scores.space(), any_rows ? out_scores.data() : nullptr, "out_scores"}});
   if (nq == 0) return device;
 
   return detail::translate_bad_alloc("DenseIndex::search", [&] {
     // Backends select min(k, N) per query; slots past N are padding, filled here.
     const std::int64_t kb = std::min(k, s->size);
     const std::size_t nkeys = detail::to_size(detail::mul_checked(nq, kb, "queries.rows x k"));
-    std::vector<float> qf;
-    std::vector<std::uint16_t> qh;
-    prepare_queries(queries, device, qf, qh);
     std::vector<std::uint64_t> keys(nkeys);
-    if (device == Device::Cpu) {
-      engine::cpu::dense_search(*s, qf.data(), nq, kb, res, keys.data());
+    detail::OutputRows<std::int64_t> ids_out(out_ids);
+    detail::OutputRows<float> scores_out(out_scores);
+    if (queries.space() == MemorySpace::Device) {
+      // Validated and prepared on the GPU (kernels/prepare_queries.cu), never copied to the host.
+      engine::gpu::DenseQueries dq;
+      dq.data = queries.data();
+      dq.space = MemorySpace::Device;
+      dq.type = std::is_same_v<T, half> ? DType::F16 : DType::F32;
+      dq.stride = queries.stride();
+      dq.metric = options.metric;
+      engine::gpu::dense_search(*s, cache, dq, nq, kb, res, keys.data());
     } else {
-      const void* qp =
-          options.storage == DType::F32 ? static_cast<const void*>(qf.data()) : static_cast<const void*>(qh.data());
-      engine::gpu::dense_search(*s, cache, qp, nq, kb, res, keys.data());
+      std::vector<float> qf;
+      std::vector<std::uint16_t> qh;
+      prepare_queries(queries, device, qf, qh);
+      if (device == Device::Cpu) {
+        engine::cpu::dense_search(*s, qf.data(), nq, kb, res, keys.data());
+      } else {
+        const void* qp =
+            options.storage == DType::F32 ? static_cast<const void*>(qf.data()) : static_cast<const void*>(qh.data());
+        engine::gpu::dense_search(*s, cache, qp, nq, kb, res, keys.data());
+      }
     }
     const std::int64_t* ids = s->id_data();
     for (std::int64_t q = 0; q < nq; ++q) {
-      std::int64_t* oid = out_ids.row(q);
-      float* osc = out_scores.row(q);
+      std::int64_t* oid = ids_out.row(q);
+      float* osc = scores_out.row(q);
       const std::uint64_t* kr = keys.data() + q * kb;
       for (std::int64_t j = 0; j < k; ++j) {
         const std::uint64_t key = j < kb ? kr[j] : kernels::kEmptyKey;
@@ -129,6 +166,8 @@ Device DenseIndex::Impl::search_snapshot(const engine::DenseSnapshot& snap, engi
         }
       }
     }
+    detail::deliver(res, ids_out, "copy of the result ids to out_ids", scores_out,
+                    "copy of the result scores to out_scores");
     return device;
   });
 }

@@ -45,7 +45,7 @@ struct DenseIndex::Impl {
   /// The checks every search makes before it allocates or computes anything.
   template <class T>
   void check_search(const MatrixView<const T>& queries, std::int64_t k, const engine::DenseSnapshot& s) const {
-    engine::check_input_view(queries, "queries", options.dim);
+    engine::check_input_view(queries, "queries", options.dim, true);
     XMR_EXPECTS(k >= 1 && k <= detail::kMaxK, "k (= ", k, ") must be in [1, ", detail::kMaxK, "]");
     XMR_EXPECTS(s.size > 0, "index size (= 0): the index is empty, add vectors before searching");
   }
