@@ -90,6 +90,15 @@ struct RangeSearchResult {
 /// order; at most 2^32 - 2 codes; a resident GPU copy once a GPU search has run (appends upload
 /// only the new codes); every member function may be called concurrently, and a failed call
 /// changes nothing.
+///
+/// **Device memory**: as DenseIndex (its class comment): `search` / `search_into` take queries,
+/// and `search_into` outputs, in CUDA device memory; such a search runs on the GPU of the
+/// Resources (device Cpu: InvalidArgument; no usable GPU: Unavailable naming `queries.space`,
+/// `out_ids.space` or `out_distances.space`). Device codes are copied device to device into the
+/// search's padded query buffer (never through the host), results are copied into device outputs
+/// with one 2-D copy each, all on the Resources' stream, complete when the call returns; results
+/// are bit-identical to host queries'. `add` copies device codes to the host once. `range_search`
+/// takes host memory only.
 class XMR_API BinaryIndex {
  public:
   /// Throws InvalidArgument when `options.bits` is not a multiple of 8 in [8, 4096].
@@ -101,8 +110,11 @@ class XMR_API BinaryIndex {
   BinaryIndex& operator=(const BinaryIndex&) = delete;
 
   /// Appends codes with sequential ids (largest id so far + 1, or 0 when empty).
-  /// \param codes [n x B/8] packed codes in host memory.
-  /// \throws Error InvalidArgument (shape, null pointer), OutOfMemory; the index is then unchanged.
+  /// \param codes [n x B/8] packed codes in host or device memory (device memory is copied to the
+  ///              host once, synchronously; finish writing it first).
+  /// \throws Error InvalidArgument (shape, null pointer, a device pointer that is not device
+  ///         memory), Unavailable (device memory without a usable GPU), Device (a failed copy),
+  ///         OutOfMemory; the index is then unchanged.
   void add(MatrixView<const std::uint8_t> codes);
   /// Appends codes with caller-given ids (`ids.size() == codes.rows()`), in [0, 2^63 - 2] and
   /// distinct from each other and from the ids already stored.
@@ -116,13 +128,19 @@ class XMR_API BinaryIndex {
   void remove(std::span<const std::int64_t> ids);
 
   /// Batch k-NN search by Hamming distance; see the class comment for the result contract.
-  /// \param queries [Q x B/8] packed codes in host memory; Q may be 0.
+  /// \param queries [Q x B/8] packed codes in host or device memory (any stride >= B/8); Q may be
+  ///                0. Device queries run on the GPU of the Resources (class comment).
   /// \param k       results per query, >= 1 (k > size() pads with -1 / kEmptyDistance).
-  /// \throws Error InvalidArgument (shape, k, empty index), Unavailable (Device::Gpu without a
-  ///         GPU), OutOfMemory, Device (a CUDA failure; the index stays usable).
+  /// \throws Error InvalidArgument (shape, k, empty index, device memory with device Cpu, a
+  ///         device pointer that is not device memory of the search's GPU), Unavailable
+  ///         (Device::Gpu, or device memory, without a usable GPU), OutOfMemory, Device (a CUDA
+  ///         failure; the index stays usable).
+  /// Synchronous: returns when the results are complete (and device queries read).
   [[nodiscard]] BinarySearchResult search(MatrixView<const std::uint8_t> queries, std::int64_t k,
                                           const SearchOptions& options = {}) const;
-  /// As search(), into caller buffers `out_ids` / `out_distances` of [Q x k] (any stride >= k).
+  /// As search(), into caller buffers `out_ids` / `out_distances` of [Q x k] (any stride >= k),
+  /// host or device memory (device outputs: one copy each on the Resources' stream, complete on
+  /// return; untouched by a call that fails before it).
   /// \returns the device the search ran on.
   Device search_into(MatrixView<const std::uint8_t> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                      MatrixView<std::int32_t> out_distances, const SearchOptions& options = {}) const;
@@ -131,6 +149,7 @@ class XMR_API BinaryIndex {
   /// hashing literature), ascending distance, ties by ascending id, at most `max_results` per
   /// query: beyond that the nearest `max_results` are kept and RangeSearchResult::truncated()
   /// says so (num_within gives the full count).
+  /// \param queries     [Q x B/8] packed codes in host memory (device memory: InvalidArgument).
   /// \param radius      in [0, B].
   /// \param max_results >= 1.
   [[nodiscard]] RangeSearchResult range_search(MatrixView<const std::uint8_t> queries, std::int32_t radius,

@@ -71,6 +71,22 @@ struct SearchResult {
 /// or a load with device Gpu) has run, a resident copy on that GPU (appended vectors are
 /// uploaded incrementally).
 ///
+/// **Device memory** (MemorySpace::Device views, e.g. PyTorch or CuPy CUDA tensors): `search` and
+/// `search_into` accept queries, and `search_into` outputs, in CUDA device memory (any mix with
+/// host memory). Such a search runs on the GPU of the Resources (SearchOptions::resources, else
+/// the thread's default): device Cpu (SearchOptions::device, else the index's) is then
+/// InvalidArgument naming the argument, and no usable GPU is Unavailable naming
+/// `queries.space` (or `out_ids.space`, ...). Each device pointer must be device memory of that
+/// GPU or managed memory (InvalidArgument otherwise). Device queries are validated and prepared
+/// on the GPU with the host's arithmetic (same results, bit for bit, as the same queries from
+/// host memory; same errors and messages) and never copied to the host; results are decoded on
+/// the host and copied into device outputs with one 2-D copy per output. Every read of device
+/// inputs and write of device outputs is ordered on the Resources' stream (borrow the producer's
+/// stream with `Resources(device, stream)`; an owned stream is not ordered after the caller's
+/// work), and the call returns when they are complete. `add` copies device vectors to the host
+/// once (synchronous cudaMemcpy2D; the caller finishes writing them first). `rescore` takes
+/// host memory only.
+///
 /// **Thread safety**: every member function may be called concurrently. Searches read an
 /// immutable snapshot; `add` publishes a new snapshot when it completes, so a search sees the
 /// index either before or after an `add`, never in between. A failed `add` changes nothing.
@@ -85,10 +101,13 @@ class XMR_API DenseIndex {
   DenseIndex& operator=(const DenseIndex&) = delete;
 
   /// Appends vectors with sequential ids: the first gets (largest id so far + 1), or 0 when empty.
-  /// \param vectors [n x D] host memory, fp32 or fp16 (converted to the storage type). Every
-  ///                element must be finite; under cosine no row may have zero norm.
-  /// \throws Error InvalidArgument (shape, non-finite value, zero norm, null/misaligned pointer),
-  ///         OutOfMemory. On any error the index is unchanged.
+  /// \param vectors [n x D] host or device memory, fp32 or fp16 (converted to the storage type).
+  ///                Every element must be finite; under cosine no row may have zero norm. Device
+  ///                memory is copied to the host once (synchronously, on the GPU that holds it;
+  ///                not ordered after other streams: finish writing it first).
+  /// \throws Error InvalidArgument (shape, non-finite value, zero norm, null/misaligned pointer,
+  ///         a device pointer that is not device memory), Unavailable (device memory without a
+  ///         usable GPU), Device (a failed copy), OutOfMemory. On any error the index is unchanged.
   void add(MatrixView<const float> vectors);
   void add(MatrixView<const half> vectors);
   /// Appends vectors with caller-given ids (`ids.size() == vectors.rows()`), which must be in
@@ -104,19 +123,27 @@ class XMR_API DenseIndex {
   void remove(std::span<const std::int64_t> ids);
 
   /// Batch k-NN search; see the class comment for the result contract.
-  /// \param queries [Q x D] host memory, fp32 or fp16; every element finite; under cosine no
-  ///                zero-norm row. Q may be 0.
+  /// \param queries [Q x D] host or device memory (any stride >= D), fp32 or fp16; every element
+  ///                finite; under cosine no zero-norm row. Q may be 0. Device queries run on the
+  ///                GPU of the Resources (class comment, "Device memory").
   /// \param k       results per query, >= 1 (k > size() pads with -1 / -inf).
-  /// \throws Error InvalidArgument (shape, k, values, empty index), Unavailable (Device::Gpu
-  ///         without a GPU), OutOfMemory, Device (a CUDA failure; the index stays usable).
-  /// Synchronous: returns when the results are in host memory.
+  /// \throws Error InvalidArgument (shape, k, values, empty index, device memory with device
+  ///         Cpu, a device pointer that is not device memory of the search's GPU), Unavailable
+  ///         (Device::Gpu, or device memory, without a usable GPU), OutOfMemory, Device (a CUDA
+  ///         failure; the index stays usable).
+  /// Synchronous: returns when the results are in host memory (and every read of device queries,
+  /// ordered on the Resources' stream, is complete).
   [[nodiscard]] SearchResult search(MatrixView<const float> queries, std::int64_t k,
                                     const SearchOptions& options = {}) const;
   [[nodiscard]] SearchResult search(MatrixView<const half> queries, std::int64_t k,
                                     const SearchOptions& options = {}) const;
 
-  /// As search(), writing into caller buffers: `out_ids` and `out_scores` are [Q x k] host
-  /// views (any stride >= k). On error their contents are unspecified; the index is unchanged.
+  /// As search(), writing into caller buffers: `out_ids` and `out_scores` are [Q x k] views of
+  /// host or device memory (any stride >= k; device outputs make the search run on the GPU, as
+  /// device queries do). Device outputs are written by one copy each on the Resources' stream,
+  /// complete when the call returns; a call that fails before that copy (bad arguments or
+  /// values, a search error) leaves them untouched. On error host outputs are unspecified; the
+  /// index is unchanged.
   /// \returns the device the search ran on.
   Device search_into(MatrixView<const float> queries, std::int64_t k, MatrixView<std::int64_t> out_ids,
                      MatrixView<float> out_scores, const SearchOptions& options = {}) const;
@@ -126,8 +153,9 @@ class XMR_API DenseIndex {
   /// Exact scores of given candidates: stage 2 of a shortlist-then-rescore pipeline (candidates
   /// from a cheaper index, e.g. Hamming codes, re-scored with the stored vectors, as
   /// binary-quantisation-with-rescoring does), or the scores of any (query, id) pairs.
-  /// \param queries    [Q x D] host memory, fp32 or fp16, validated and prepared as in search
-  ///                   (normalised under cosine, rounded to binary16 for fp16 storage).
+  /// \param queries    [Q x D] host memory (device memory is InvalidArgument), fp32 or fp16,
+  ///                   validated and prepared as in search (normalised under cosine, rounded to
+  ///                   binary16 for fp16 storage).
   /// \param candidates [Q x C] ids in host memory (any stride >= C); -1 marks an empty slot
   ///                   (score -inf), any other id must be stored; repeats are allowed. C may be 0.
   /// \param out_scores [Q x C] host memory (any stride >= C), in candidate order: each the pair's

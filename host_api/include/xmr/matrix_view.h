@@ -11,6 +11,13 @@ namespace xmr {
 /// Non-owning view of a row-major matrix: element (r, c) is `data[r * stride + c]`.
 /// A view does not validate itself; the call that receives it does, and names the argument in
 /// its error (null data with rows > 0, stride < cols, a pointer misaligned for T, ...).
+///
+/// `MemorySpace::Device` marks CUDA device memory (e.g. a PyTorch or CuPy CUDA tensor's data
+/// pointer, rows strided as the tensor is). DenseIndex and BinaryIndex `search` / `search_into`
+/// accept it for queries and outputs, and `add` for vectors and codes; every other call takes
+/// host memory only and rejects a device view with InvalidArgument ("<name>.space (= Device) is
+/// not supported here"). A device view makes the call run on the GPU of its Resources and order
+/// its reads and writes on the Resources' stream (see xmr/dense_index.h).
 template <class T>
 class MatrixView {
  public:
@@ -19,7 +26,7 @@ class MatrixView {
   /// \param rows   number of rows (>= 0)
   /// \param cols   number of columns (>= 0)
   /// \param stride elements between row starts; a negative value means `cols` (dense rows)
-  /// \param space  where `data` lives
+  /// \param space  where `data` lives (host memory, or CUDA device memory: see above)
   MatrixView(T* data, std::int64_t rows, std::int64_t cols, std::int64_t stride = -1,
              MemorySpace space = MemorySpace::Host) noexcept
       : data_(data), rows_(rows), cols_(cols), stride_(stride < 0 ? cols : stride), space_(space) {}

@@ -30,7 +30,7 @@ enum class DType : int {
 /// Where a buffer lives.
 enum class MemorySpace : int {
   Host = 0,    ///< ordinary (pageable or pinned) host memory
-  Device = 1,  ///< CUDA device memory
+  Device = 1,  ///< CUDA device memory (or managed memory) of the GPU that the call runs on
 };
 
 /// IEEE binary16 storage type: the 16 bits of a half-precision value, nothing more. Fill it from
