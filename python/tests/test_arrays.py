@@ -229,3 +229,31 @@ def test_fake_cuda_array_with_device_cpu(index, queries):
     with pytest.raises(xmr.InvalidArgumentError, match="queries"):
         index.search(FakeCudaArray((2, D)), 3, device="cpu")
     assert_unchanged(index, queries, snap)
+
+
+def test_fake_cuda_array_with_column_stride_is_value_error(index):
+    """xmr does not re-layout device memory: rows must be contiguous (checked before any use)."""
+    strided = FakeCudaArray((2, D))
+    strided.__cuda_array_interface__["strides"] = (4, 8)  # column stride 2 elements
+    with pytest.raises(ValueError, match="queries: the rows of a CUDA array must be contiguous"):
+        index.search(strided, 3)
+
+
+class FakeDlpackCpu:
+    """A host object that only speaks DLPack's device query: numpy.asarray must handle it."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU
+
+    def __array__(self, dtype=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+def test_host_dlpack_object_goes_through_numpy(index, queries):
+    expected = index.search(queries, 4)
+    got = index.search(FakeDlpackCpu(queries), 4)
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a, b)

@@ -306,3 +306,13 @@ def test_collection_add_errors_leave_it_unchanged(rng, data):
         c.add(embeddings=bad, codes=data["codes"][:1], labels=data["labels"][:1], groups=[0], vectors=data["items"][:1])
     assert c.size == n
     np.testing.assert_array_equal(c.ids(), data["ids"])
+
+
+def test_unknown_keywords_are_type_errors():
+    collection = xmr.Collection("texts", dim=D)
+    with pytest.raises(TypeError, match="add\\(\\) got an unexpected keyword argument 'embedding'"):
+        collection.add(embedding=np.ones((1, D), np.float32))
+    assert collection.size == 0
+    collection.add(embeddings=np.ones((1, D), np.float32))
+    with pytest.raises(TypeError, match="retrieve\\(\\) got an unexpected keyword argument 'kk'"):
+        xmr.retrieve(collection, embeddings=np.ones((1, D), np.float32), kk=3)
