@@ -46,36 +46,19 @@ py::dict metric_result(xmr::eval::MetricResult&& r) {
   return d;
 }
 
-template <class E>
-E parse_eval_choice(py::handle v, const char* name, std::initializer_list<std::pair<const char*, E>> table) {
-  if (!py::isinstance<py::str>(v)) {
-    try {
-      return v.cast<E>();
-    } catch (const py::cast_error&) {
-    }
-  }
-  const std::string s = py::str(v).cast<std::string>();
-  std::string expected;
-  for (const auto& [key, value] : table) {
-    if (s == key) return value;
-    expected += (expected.empty() ? "'" : ", '") + std::string(key) + "'";
-  }
-  invalid_argument(std::string(name) + " (= " + py::repr(v).cast<std::string>() + ") is not one of " + expected);
-}
-
 xmr::eval::MapOptions map_options(py::handle variant, std::int64_t k, py::handle ties, py::handle device,
                                   std::optional<xmr::Resources*> resources) {
   using xmr::eval::MapVariant;
   using xmr::eval::TiePolicy;
-  return {.variant = parse_eval_choice<MapVariant>(variant, "variant",
-                                                   {{"map_all", MapVariant::All},
-                                                    {"all", MapVariant::All},
-                                                    {"map_at_k", MapVariant::AtK},
-                                                    {"at_k", MapVariant::AtK},
-                                                    {"map_k_first_relevant", MapVariant::KFirstRelevant},
-                                                    {"k_first_relevant", MapVariant::KFirstRelevant}}),
+  return {.variant = parse_choice<MapVariant>(variant, "variant",
+                                              {{"map_all", MapVariant::All},
+                                               {"all", MapVariant::All},
+                                               {"map_at_k", MapVariant::AtK},
+                                               {"at_k", MapVariant::AtK},
+                                               {"map_k_first_relevant", MapVariant::KFirstRelevant},
+                                               {"k_first_relevant", MapVariant::KFirstRelevant}}),
           .k = k,
-          .ties = parse_eval_choice<TiePolicy>(
+          .ties = parse_choice<TiePolicy>(
               ties, "ties", {{"ascending_index", TiePolicy::AscendingIndex}, {"average", TiePolicy::Average}}),
           .device = parse_device(device),
           .resources = resources.value_or(nullptr)};

@@ -45,6 +45,31 @@ struct MultiInput {
 };
 MultiInput to_multi(py::handle vectors, py::handle offsets, const char* name);
 
+/// The name of an option value, normalised: lower case, '-' as '_'; a NumPy dtype or type
+/// (numpy.float16, numpy.dtype("float16"), torch.float16) by its dtype name.
+std::string option_name(py::handle v);
+
+/// An option given as an enum value or as one of the names of `table` (after option_name); an
+/// InvalidArgumentError names the option, its value and `expected` (default: the table's names).
+template <class E>
+E parse_choice(py::handle v, const char* name, std::initializer_list<std::pair<const char*, E>> table,
+               const char* expected = nullptr) {
+  if (!py::isinstance<py::str>(v)) {
+    try {
+      return v.cast<E>();
+    } catch (const py::cast_error&) {
+    }
+  }
+  const std::string s = option_name(v);
+  std::string names;
+  for (const auto& [key, value] : table) {
+    if (s == key) return value;
+    names += (names.empty() ? "'" : ", '") + std::string(key) + "'";
+  }
+  invalid_argument(std::string(name) + " (= " + py::repr(v).cast<std::string>() + ") is not one of " +
+                   (expected != nullptr ? std::string(expected) : names));
+}
+
 /// os.fspath(path) as a std::string.
 std::string to_path(py::handle path);
 /// A bytes-like object viewed without a copy (the buffer stays valid while `obj` lives).

@@ -169,6 +169,58 @@ py::tuple binary_search(const xmr::BinaryIndex& self, py::handle queries, std::i
 
 // ---- multi-vector ---------------------------------------------------------------------------
 
+/// The members DenseIndex and BinaryIndex share: remove, persistence, size, device, ids.
+template <class Index>
+void def_shared(py::class_<Index>& cls) {
+  cls.def(
+         "remove",
+         [](Index& self, py::handle ids) {
+           const Ids i = to_ids(ids, "ids");
+           without_gil([&] { self.remove(i.span); });
+         },
+         "ids"_a, "Removes these ids (each stored, none repeated). On error the index is unchanged.")
+      .def(
+          "save",
+          [](const Index& self, py::handle path, py::handle labels, py::handle binarizer, py::handle cross_modal) {
+            const xmr::IndexExtras extras = make_extras(labels, binarizer, cross_modal);
+            const std::string p = to_path(path);
+            without_gil([&] { self.save(p, extras); });
+          },
+          "path"_a, py::kw_only(), "labels"_a = py::none(), "binarizer"_a = py::none(),
+          "cross_modal_binarizer"_a = py::none(),
+          "Saves atomically to a checksummed index file, with optional labels [n x C] and binarisers "
+          "(readable by the xmr CLI and the C and C++ APIs).")
+      .def(
+          "to_bytes", [](const Index& self) { return to_py_bytes(without_gil([&] { return self.to_bytes(); })); },
+          "The bytes save() writes.")
+      .def_static(
+          "load",
+          [](py::handle path, bool mmap, bool verify, py::handle device, std::optional<xmr::Resources*> res,
+             bool return_extras) {
+            const std::string p = to_path(path);
+            const xmr::LoadOptions o = load_options(mmap, verify, device, res);
+            return load_index<Index>(return_extras, [&](xmr::IndexExtras* e) { return Index::load(p, o, e); });
+          },
+          "path"_a, py::kw_only(), "mmap"_a = false, "verify"_a = true, "device"_a = py::none(),
+          "resources"_a = py::none(), "return_extras"_a = false,
+          "Loads an index file (validated; memory-mapped with mmap=True; straight to the GPU with "
+          "device='gpu'). With return_extras=True returns (index, IndexExtras).")
+      .def_static(
+          "from_bytes",
+          [](py::handle data, bool verify, py::handle device, bool return_extras) {
+            const auto bytes = to_bytes_span(data, "data");
+            const xmr::LoadOptions o = load_options(false, verify, device, std::nullopt);
+            return load_index<Index>(return_extras,
+                                     [&](xmr::IndexExtras* e) { return Index::from_bytes(bytes, o, e); });
+          },
+          "data"_a, py::kw_only(), "verify"_a = true, "device"_a = py::none(), "return_extras"_a = false)
+      .def_property_readonly("size", &Index::size)
+      .def("__len__", &Index::size)
+      .def_property_readonly("device", &Index::device)
+      .def(
+          "ids", [](const Index& self) { return id_array(self.ids()); }, "The stored ids, ascending.");
+}
+
 }  // namespace
 
 MultiInput to_multi(py::handle vectors, py::handle offsets, const char* name) {
@@ -212,14 +264,16 @@ void register_indexes(py::module_& m) {
       .def_readonly("cross_modal_binarizer", &xmr::IndexExtras::cross_modal_binarizer);
 
   // ---- DenseIndex ----
-  py::class_<xmr::DenseIndex>(m, "DenseIndex", R"doc(
+  py::class_<xmr::DenseIndex> dense(m, "DenseIndex", R"doc(
 Exact dense k-NN by cosine similarity or inner product, on the GPU (cuBLAS + CUB) or the CPU
 (OpenBLAS). Results: descending score, ties by ascending id; k > size pads with id -1, score -inf.
 
     DenseIndex(dim, *, metric="cosine", storage="float32", device="auto")
 
 Thread-safe: searches may run from several threads at once (the GIL is released), concurrently
-with add and remove.)doc")
+with add and remove.)doc");
+  def_shared(dense);
+  dense
       .def(py::init([](std::int64_t dim, py::handle metric, py::handle storage, py::handle device) {
              return xmr::DenseIndex({.dim = dim,
                                      .metric = parse_metric(metric),
@@ -231,13 +285,6 @@ with add and remove.)doc")
 Appends vectors [n x dim] (float32 or float16; NumPy, or a CUDA array) with sequential ids, or
 with the given int64 ids (distinct, in [0, 2^63 - 2]). Every value must be finite; under cosine
 no row may have zero norm. On error the index is unchanged.)doc")
-      .def(
-          "remove",
-          [](xmr::DenseIndex& self, py::handle ids) {
-            const Ids i = to_ids(ids, "ids");
-            without_gil([&] { self.remove(i.span); });
-          },
-          "ids"_a, "Removes these ids (each stored, none repeated). On error the index is unchanged.")
       .def("search", &dense_search, "queries"_a, "k"_a, py::kw_only(), "device"_a = py::none(),
            "resources"_a = py::none(), R"doc(
 Batch k-NN: returns (scores [Q x k] float32, ids [Q x k] int64). `queries` [Q x dim] float32 or
@@ -248,52 +295,9 @@ same library and written on the producer's current stream.)doc")
            "resources"_a = py::none(), R"doc(
 Exact scores of given candidates: queries [Q x dim], candidates [Q x C] int64 ids (-1: empty
 slot, score -inf). Returns [Q x C] float32 in candidate order, the same bits on CPU and GPU.)doc")
-      .def(
-          "save",
-          [](const xmr::DenseIndex& self, py::handle path, py::handle labels, py::handle binarizer,
-             py::handle cross_modal) {
-            const xmr::IndexExtras extras = make_extras(labels, binarizer, cross_modal);
-            const std::string p = to_path(path);
-            without_gil([&] { self.save(p, extras); });
-          },
-          "path"_a, py::kw_only(), "labels"_a = py::none(), "binarizer"_a = py::none(),
-          "cross_modal_binarizer"_a = py::none(),
-          "Saves atomically to a checksummed index file, with optional labels [n x C] and binarisers "
-          "(readable by the xmr CLI and the C and C++ APIs).")
-      .def(
-          "to_bytes",
-          [](const xmr::DenseIndex& self) { return to_py_bytes(without_gil([&] { return self.to_bytes(); })); },
-          "The bytes save() writes.")
-      .def_static(
-          "load",
-          [](py::handle path, bool mmap, bool verify, py::handle device, std::optional<xmr::Resources*> res,
-             bool return_extras) {
-            const std::string p = to_path(path);
-            const xmr::LoadOptions o = load_options(mmap, verify, device, res);
-            return load_index<xmr::DenseIndex>(return_extras,
-                                               [&](xmr::IndexExtras* e) { return xmr::DenseIndex::load(p, o, e); });
-          },
-          "path"_a, py::kw_only(), "mmap"_a = false, "verify"_a = true, "device"_a = py::none(),
-          "resources"_a = py::none(), "return_extras"_a = false,
-          "Loads an index file (validated; memory-mapped with mmap=True; straight to the GPU with "
-          "device='gpu'). With return_extras=True returns (index, IndexExtras).")
-      .def_static(
-          "from_bytes",
-          [](py::handle data, bool verify, py::handle device, bool return_extras) {
-            const auto bytes = to_bytes_span(data, "data");
-            const xmr::LoadOptions o = load_options(false, verify, device, std::nullopt);
-            return load_index<xmr::DenseIndex>(
-                return_extras, [&](xmr::IndexExtras* e) { return xmr::DenseIndex::from_bytes(bytes, o, e); });
-          },
-          "data"_a, py::kw_only(), "verify"_a = true, "device"_a = py::none(), "return_extras"_a = false)
-      .def_property_readonly("size", &xmr::DenseIndex::size)
-      .def("__len__", &xmr::DenseIndex::size)
       .def_property_readonly("dim", &xmr::DenseIndex::dim)
       .def_property_readonly("metric", &xmr::DenseIndex::metric)
       .def_property_readonly("storage", &xmr::DenseIndex::storage)
-      .def_property_readonly("device", &xmr::DenseIndex::device)
-      .def(
-          "ids", [](const xmr::DenseIndex& self) { return id_array(self.ids()); }, "The stored ids, ascending.")
       .def("__repr__", [](const xmr::DenseIndex& self) {
         return "DenseIndex(dim=" + std::to_string(self.dim()) + ", metric=" + xmr::to_string(self.metric()) +
                ", storage=" + xmr::to_string(self.storage()) + ", size=" + std::to_string(self.size()) + ")";
@@ -319,12 +323,14 @@ max_results means the list was truncated.)doc")
       .def("any_truncated", &xmr::RangeSearchResult::any_truncated)
       .def("__len__", [](const xmr::RangeSearchResult& r) { return r.num_queries; });
 
-  py::class_<xmr::BinaryIndex>(m, "BinaryIndex", R"doc(
+  py::class_<xmr::BinaryIndex> binary(m, "BinaryIndex", R"doc(
 Exact Hamming k-NN and radius search over packed binary codes (bits a multiple of 8 in [8, 4096],
 numpy.packbits(bitorder="little") layout), on the GPU or the CPU. Results: ascending distance,
 ties by ascending id, bit-identical on both; k > size pads with id -1, distance 2^31 - 1.
 
-    BinaryIndex(bits, *, device="auto"))doc")
+    BinaryIndex(bits, *, device="auto"))doc");
+  def_shared(binary);
+  binary
       .def(py::init([](std::int64_t bits, py::handle device) {
              return xmr::BinaryIndex({.bits = bits, .device = parse_device(device)});
            }),
@@ -341,13 +347,6 @@ ties by ascending id, bit-identical on both; k > size pads with id -1, distance 
             }
           },
           "codes"_a, "ids"_a = py::none(), "Appends packed codes [n x bits/8] (uint8) with sequential or given ids.")
-      .def(
-          "remove",
-          [](xmr::BinaryIndex& self, py::handle ids) {
-            const Ids i = to_ids(ids, "ids");
-            without_gil([&] { self.remove(i.span); });
-          },
-          "ids"_a)
       .def("search", &binary_search, "queries"_a, "k"_a, py::kw_only(), "device"_a = py::none(),
            "resources"_a = py::none(),
            "Batch k-NN: returns (distances [Q x k] int32, ids [Q x k] int64); CUDA arrays as in "
@@ -362,44 +361,8 @@ ties by ascending id, bit-identical on both; k > size pads with id -1, distance 
           },
           "queries"_a, "radius"_a, "max_results"_a, py::kw_only(), "device"_a = py::none(), "resources"_a = py::none(),
           "Every code within Hamming distance `radius` of each query (at most max_results per query).")
-      .def(
-          "save",
-          [](const xmr::BinaryIndex& self, py::handle path, py::handle labels, py::handle binarizer,
-             py::handle cross_modal) {
-            const xmr::IndexExtras extras = make_extras(labels, binarizer, cross_modal);
-            const std::string p = to_path(path);
-            without_gil([&] { self.save(p, extras); });
-          },
-          "path"_a, py::kw_only(), "labels"_a = py::none(), "binarizer"_a = py::none(),
-          "cross_modal_binarizer"_a = py::none())
-      .def("to_bytes",
-           [](const xmr::BinaryIndex& self) { return to_py_bytes(without_gil([&] { return self.to_bytes(); })); })
-      .def_static(
-          "load",
-          [](py::handle path, bool mmap, bool verify, py::handle device, std::optional<xmr::Resources*> res,
-             bool return_extras) {
-            const std::string p = to_path(path);
-            const xmr::LoadOptions o = load_options(mmap, verify, device, res);
-            return load_index<xmr::BinaryIndex>(return_extras,
-                                                [&](xmr::IndexExtras* e) { return xmr::BinaryIndex::load(p, o, e); });
-          },
-          "path"_a, py::kw_only(), "mmap"_a = false, "verify"_a = true, "device"_a = py::none(),
-          "resources"_a = py::none(), "return_extras"_a = false)
-      .def_static(
-          "from_bytes",
-          [](py::handle data, bool verify, py::handle device, bool return_extras) {
-            const auto bytes = to_bytes_span(data, "data");
-            const xmr::LoadOptions o = load_options(false, verify, device, std::nullopt);
-            return load_index<xmr::BinaryIndex>(
-                return_extras, [&](xmr::IndexExtras* e) { return xmr::BinaryIndex::from_bytes(bytes, o, e); });
-          },
-          "data"_a, py::kw_only(), "verify"_a = true, "device"_a = py::none(), "return_extras"_a = false)
-      .def_property_readonly("size", &xmr::BinaryIndex::size)
-      .def("__len__", &xmr::BinaryIndex::size)
       .def_property_readonly("bits", &xmr::BinaryIndex::bits)
       .def_property_readonly("code_bytes", &xmr::BinaryIndex::code_bytes)
-      .def_property_readonly("device", &xmr::BinaryIndex::device)
-      .def("ids", [](const xmr::BinaryIndex& self) { return id_array(self.ids()); })
       .def("__repr__", [](const xmr::BinaryIndex& self) {
         return "BinaryIndex(bits=" + std::to_string(self.bits()) + ", size=" + std::to_string(self.size()) + ")";
       });

@@ -27,36 +27,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-/// The name of an option given as a string, a NumPy dtype/type (for dtypes) or an enum value.
-template <class E>
-E parse_named(py::handle v, const char* name, std::initializer_list<std::pair<const char*, E>> table,
-              const char* expected) {
-  if (!py::isinstance<py::str>(v)) {
-    try {
-      return v.cast<E>();
-    } catch (const py::cast_error&) {
-    }
-  }
-  std::string s;
-  if (py::isinstance<py::str>(v)) {
-    s = lower(v.cast<std::string>());
-  } else if (py::hasattr(v, "__name__") || py::hasattr(v, "kind")) {
-    try {  // numpy.float16, numpy.dtype("float16"), torch.float16 (through str)
-      s = lower(py::module_::import("numpy").attr("dtype")(v).attr("name").cast<std::string>());
-    } catch (const py::error_already_set&) {
-      s = lower(py::str(v).cast<std::string>());
-    }
-  } else {
-    s = lower(py::str(v).cast<std::string>());
-  }
-  if (s.rfind("torch.", 0) == 0) s = s.substr(6);
-  for (const auto& [key, value] : table) {
-    if (s == key) return value;
-  }
-  throw xmr::Error(xmr::ErrorCode::InvalidArgument,
-                   std::string(name) + " (= " + py::repr(v).cast<std::string>() + ") is not one of " + expected);
-}
-
 PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObject* builtin, const char* code,
                         const char* doc) {
   const std::string qualified = std::string("xmr.") + name;
@@ -209,6 +179,23 @@ image_labels / text_labels (multi-hot uint8), text_image (the image of each capt
 
 }  // namespace
 
+std::string option_name(py::handle v) {
+  std::string s;
+  if (py::isinstance<py::str>(v)) {
+    s = lower(v.cast<std::string>());
+  } else if (py::hasattr(v, "__name__") || py::hasattr(v, "kind")) {
+    try {  // numpy.float16, numpy.dtype("float16")
+      s = lower(py::module_::import("numpy").attr("dtype")(v).attr("name").cast<std::string>());
+    } catch (const py::error_already_set&) {
+      s = lower(py::str(v).cast<std::string>());
+    }
+  } else {
+    s = lower(py::str(v).cast<std::string>());  // torch.float16 prints as "torch.float16"
+  }
+  if (s.rfind("torch.", 0) == 0) s = s.substr(6);
+  return s;
+}
+
 PyObject* exception_type(xmr::ErrorCode code) noexcept {
   const auto i = static_cast<std::size_t>(code);
   return i < g_exceptions.size() && g_exceptions[i] != nullptr ? g_exceptions[i] : g_exceptions[0];
@@ -219,16 +206,16 @@ void invalid_argument(const std::string& message) {
 }
 
 xmr::Metric parse_metric(py::handle v) {
-  return parse_named<xmr::Metric>(v, "metric",
-                                  {{"cosine", xmr::Metric::Cosine},
-                                   {"ip", xmr::Metric::InnerProduct},
-                                   {"inner_product", xmr::Metric::InnerProduct},
-                                   {"dot", xmr::Metric::InnerProduct}},
-                                  "'cosine' or 'ip' (inner product)");
+  return parse_choice<xmr::Metric>(v, "metric",
+                                   {{"cosine", xmr::Metric::Cosine},
+                                    {"ip", xmr::Metric::InnerProduct},
+                                    {"inner_product", xmr::Metric::InnerProduct},
+                                    {"dot", xmr::Metric::InnerProduct}},
+                                   "'cosine' or 'ip' (inner product)");
 }
 
 xmr::Device parse_device(py::handle v, const char* name) {
-  return parse_named<xmr::Device>(
+  return parse_choice<xmr::Device>(
       v, name,
       {{"auto", xmr::Device::Auto}, {"cpu", xmr::Device::Cpu}, {"gpu", xmr::Device::Gpu}, {"cuda", xmr::Device::Gpu}},
       "'auto', 'cpu' or 'gpu'");
@@ -240,25 +227,25 @@ std::optional<xmr::Device> parse_optional_device(py::handle v) {
 }
 
 xmr::DType parse_dtype(py::handle v, const char* name) {
-  return parse_named<xmr::DType>(v, name,
-                                 {{"float32", xmr::DType::F32},
-                                  {"f32", xmr::DType::F32},
-                                  {"fp32", xmr::DType::F32},
-                                  {"float16", xmr::DType::F16},
-                                  {"f16", xmr::DType::F16},
-                                  {"fp16", xmr::DType::F16},
-                                  {"half", xmr::DType::F16}},
-                                 "'float32' or 'float16'");
+  return parse_choice<xmr::DType>(v, name,
+                                  {{"float32", xmr::DType::F32},
+                                   {"f32", xmr::DType::F32},
+                                   {"fp32", xmr::DType::F32},
+                                   {"float16", xmr::DType::F16},
+                                   {"f16", xmr::DType::F16},
+                                   {"fp16", xmr::DType::F16},
+                                   {"half", xmr::DType::F16}},
+                                  "'float32' or 'float16'");
 }
 
 xmr::MultiVectorReduce parse_reduce(py::handle v) {
-  return parse_named<xmr::MultiVectorReduce>(v, "reduce",
-                                             {{"maxsim", xmr::MultiVectorReduce::MaxSim},
-                                              {"max_sim", xmr::MultiVectorReduce::MaxSim},
-                                              {"summaxsim", xmr::MultiVectorReduce::SumMaxSim},
-                                              {"sum_max_sim", xmr::MultiVectorReduce::SumMaxSim},
-                                              {"colbert", xmr::MultiVectorReduce::SumMaxSim}},
-                                             "'maxsim' or 'sum_max_sim'");
+  return parse_choice<xmr::MultiVectorReduce>(v, "reduce",
+                                              {{"maxsim", xmr::MultiVectorReduce::MaxSim},
+                                               {"max_sim", xmr::MultiVectorReduce::MaxSim},
+                                               {"summaxsim", xmr::MultiVectorReduce::SumMaxSim},
+                                               {"sum_max_sim", xmr::MultiVectorReduce::SumMaxSim},
+                                               {"colbert", xmr::MultiVectorReduce::SumMaxSim}},
+                                              "'maxsim' or 'sum_max_sim'");
 }
 
 std::string to_path(py::handle path) {

@@ -99,23 +99,6 @@ struct PipelineCall {
   }
 };
 
-template <class E>
-E parse_choice(py::handle v, const char* name, std::initializer_list<std::pair<const char*, E>> table) {
-  if (!py::isinstance<py::str>(v)) {
-    try {
-      return v.cast<E>();
-    } catch (const py::cast_error&) {
-    }
-  }
-  const std::string s = py::str(v).cast<std::string>();
-  std::string expected;
-  for (const auto& [key, value] : table) {
-    if (s == key) return value;
-    expected += (expected.empty() ? "'" : ", '") + std::string(key) + "'";
-  }
-  invalid_argument(std::string(name) + " (= " + py::repr(v).cast<std::string>() + ") is not one of " + expected);
-}
-
 std::vector<std::int64_t> int_list(py::handle v, const char* name) {
   const Ids ids = to_ids(v, name);
   return {ids.span.begin(), ids.span.end()};
