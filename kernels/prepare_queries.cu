@@ -31,6 +31,24 @@ __device__ __forceinline__ double widen(const __half* p, std::int64_t c) {
   return static_cast<double>(__half2float(p[c]));  // exact
 }
 
+/// Sum of squares of one row in double: ascending columns, each product and each sum rounded on
+/// its own (the host's `sq += x * x` without contraction), staged through the block's `tile`.
+/// Called by every thread of the block; the sum is valid in thread 0.
+template <class T>
+__device__ double square_sum(const T* p, std::int64_t cols, double* tile, int tid) {
+  double sq = 0.0;
+  for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
+    const int n = static_cast<int>(cols - c0 < kTile ? cols - c0 : kTile);
+    for (int i = tid; i < n; i += kPrepareThreads) tile[i] = widen(p, c0 + i);
+    __syncthreads();
+    if (tid == 0) {
+      for (int i = 0; i < n; ++i) sq = __dadd_rn(sq, __dmul_rn(tile[i], tile[i]));
+    }
+    __syncthreads();  // the tile is rewritten next step
+  }
+  return sq;
+}
+
 template <class T, bool kHalfOut>
 __global__ __launch_bounds__(kPrepareThreads) void prepare_kernel(const T* __restrict__ in, std::int64_t cols,
                                                                   std::int64_t stride, bool cosine,
@@ -44,41 +62,19 @@ __global__ __launch_bounds__(kPrepareThreads) void prepare_kernel(const T* __res
   const T* p = in + r * stride;
   const int tid = static_cast<int>(threadIdx.x);
 
-  if (status != nullptr) {
-    // Pass 1 (checks, and the norm under cosine): sequential double sum, ascending columns, each
-    // product and each sum rounded on its own (the host's `sq += x * x` without contraction).
-    double sq = 0.0;
-    for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
-      const int n = static_cast<int>(cols - c0 < kTile ? cols - c0 : kTile);
-      for (int i = tid; i < n; i += kPrepareThreads) tile[i] = widen(p, c0 + i);
-      __syncthreads();
-      if (tid == 0) {
-        for (int i = 0; i < n; ++i) sq = __dadd_rn(sq, __dmul_rn(tile[i], tile[i]));
-      }
-      __syncthreads();  // the tile is rewritten next step
-    }
+  if (status != nullptr || cosine) {
+    // Pass 1: the checks (with a status word) and the norm (under cosine).
+    const double sq = square_sum(p, cols, tile, tid);
     if (tid == 0) {
-      const bool ok = isfinite(sq);
-      bad = (!ok || (cosine && sq == 0.0)) ? 1 : 0;
-      scale = (cosine && ok && sq > 0.0) ? __ddiv_rn(1.0, __dsqrt_rn(sq)) : 1.0;
-      overflow = 0;
-    }
-  } else if (cosine) {
-    // Rows known valid: the same sum for the scale only.
-    double sq = 0.0;
-    for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
-      const int n = static_cast<int>(cols - c0 < kTile ? cols - c0 : kTile);
-      for (int i = tid; i < n; i += kPrepareThreads) tile[i] = widen(p, c0 + i);
-      __syncthreads();
-      if (tid == 0) {
-        for (int i = 0; i < n; ++i) sq = __dadd_rn(sq, __dmul_rn(tile[i], tile[i]));
+      if (status != nullptr) {
+        const bool ok = isfinite(sq);
+        bad = (!ok || (cosine && sq == 0.0)) ? 1 : 0;
+        scale = (cosine && ok && sq > 0.0) ? __ddiv_rn(1.0, __dsqrt_rn(sq)) : 1.0;
+      } else {  // rows known valid: the scale only
+        bad = 0;
+        scale = __ddiv_rn(1.0, __dsqrt_rn(sq));
       }
-      __syncthreads();
-    }
-    if (tid == 0) {
-      bad = 0;
       overflow = 0;
-      scale = __ddiv_rn(1.0, __dsqrt_rn(sq));
     }
   } else if (tid == 0) {
     bad = 0;
