@@ -108,12 +108,10 @@ struct BinaryIndex::Impl {
     engine::check_output_view(out_ids, "out_ids", nq, k, true);
     engine::check_output_view(out_dist, "out_distances", nq, k, true);
     Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
-    const bool any_rows = nq > 0;
     const Device device =
         detail::search_device(opts.device.value_or(options.device), res,
-                              {{queries.space(), any_rows ? queries.data() : nullptr, "queries"},
-                               {out_ids.space(), any_rows ? out_ids.data() : nullptr, "out_ids"},
-                               {out_dist.space(), any_rows ? out_dist.data() : nullptr, "out_distances"}});
+                              {detail::buffer_arg(queries, "queries"), detail::buffer_arg(out_ids, "out_ids"),
+                               detail::buffer_arg(out_dist, "out_distances")});
     if (nq == 0) return device;
     return detail::translate_bad_alloc("BinaryIndex::search", [&] {
       // Backends select min(k, N) per query; slots past N are padding, filled here.

@@ -112,12 +112,10 @@ Device DenseIndex::Impl::search_snapshot(const engine::DenseSnapshot& snap, engi
   engine::check_output_view(out_ids, "out_ids", nq, k, true);
   engine::check_output_view(out_scores, "out_scores", nq, k, true);
   Resources& res = opts.resources != nullptr ? *opts.resources : detail::thread_default_resources();
-  const bool any_rows = nq > 0;
   const Device device =
       detail::search_device(opts.device.value_or(options.device), res,
-                            {{queries.space(), any_rows ? queries.data() : nullptr, "queries"},
-                             {out_ids.space(), any_rows ? out_ids.data() : nullptr, "out_ids"},
-                             {out_scores.space(), any_rows ? out_scores.data() : nullptr, "out_scores"}});
+                            {detail::buffer_arg(queries, "queries"), detail::buffer_arg(out_ids, "out_ids"),
+                             detail::buffer_arg(out_scores, "out_scores")});
   if (nq == 0) return device;
 
   return detail::translate_bad_alloc("DenseIndex::search", [&] {

@@ -61,6 +61,12 @@ struct BufferArg {
   const char* name = "";
 };
 
+/// A search argument for search_device: its memory space, and its pointer when it has rows.
+template <class T>
+BufferArg buffer_arg(const MatrixView<T>& view, const char* name) {
+  return {view.space(), view.rows() > 0 ? view.data() : nullptr, name};
+}
+
 /// The device of a search. With no argument in device memory: resolve_device. Otherwise the GPU
 /// of `res`: device Cpu (requested, or the index's default) is an InvalidArgument naming the
 /// first device-memory argument, and a GPU that is not usable (none, a build without CUDA) is
